@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from healthcard.models import Role
+
+
+def staff_institution(user):
+    """The institution a staff user is limited to, or None for province-wide access."""
+    if user.is_superuser:
+        return None
+    profile = getattr(user, "staff_profile", None)
+    if profile is None:
+        return False  # staff without a profile see nothing
+    if profile.role == Role.PROVINCE_ADMIN:
+        return None
+    return profile.institution
+
+
+class InstitutionScopedAdmin(admin.ModelAdmin):
+    """Limits the list and every object view to the user's institution.
+
+    `institution_path` is the ORM path from the model to its owning Institution.
+    Objects outside the user's institution are simply not found (404), not forbidden,
+    so their existence is not revealed either.
+    """
+
+    institution_path = "institution"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        institution = staff_institution(request.user)
+        if institution is None:
+            return qs
+        if institution is False:
+            return qs.none()
+        return qs.filter(**{self.institution_path: institution.pk}).distinct()
+
+    def is_province_wide(self, request) -> bool:
+        return staff_institution(request.user) is None

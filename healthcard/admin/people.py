@@ -1,0 +1,150 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from healthcard import audit
+from healthcard.admin.base import InstitutionScopedAdmin
+from healthcard.cards import PersonData, clean_person_data
+from healthcard.identity import IdType, normalise_id_number
+from healthcard.models import Guardianship, Person
+
+
+class PersonForm(forms.ModelForm):
+    """Identity numbers, phone and address are entered in clear and stored encrypted;
+    validation is the same as every other channel's (healthcard.cards.clean_person_data)."""
+
+    id_number = forms.CharField(label=_("ID number"), max_length=40, required=False)
+    phone = forms.CharField(label=_("mobile phone"), max_length=20, required=False)
+    address = forms.CharField(label=_("address"), max_length=200, required=False)
+
+    class Meta:
+        model = Person
+        fields = ["name", "id_type", "sex", "birth_date", "nation"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sex"].required = False
+        self.fields["birth_date"].required = False
+        if self.instance.pk:
+            # The identity defines the EHC ID; it is never edited in place.
+            for name in ("id_type", "id_number"):
+                self.fields[name].disabled = True
+            self.fields["id_number"].initial = self.instance.masked_id_number
+            self.fields["phone"].initial = self.instance.phone
+            self.fields["address"].initial = self.instance.address
+        else:
+            self.fields["id_number"].required = True
+
+    def clean(self):
+        data = super().clean()
+        instance = self.instance
+        try:
+            cleaned = clean_person_data(
+                PersonData(
+                    name=data.get("name") or "",
+                    id_type=instance.id_type if instance.pk else data.get("id_type") or "",
+                    id_number=instance.id_number if instance.pk else data.get("id_number") or "",
+                    sex=data.get("sex") or None,
+                    birth_date=data.get("birth_date"),
+                    nation=data.get("nation") or "",
+                    phone=data.get("phone") or "",
+                    address=data.get("address") or "",
+                )
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+            return data
+        if not instance.pk:
+            index = Person.identity_index_for(cleaned.id_type, cleaned.id_number)
+            if Person.objects.filter(identity_index=index).exists():
+                self.add_error(
+                    "id_number", _("A person with this identity document is already registered.")
+                )
+        self.person_data = cleaned
+        return data
+
+    def save(self, commit=True):
+        person = super().save(commit=False)
+        data = self.person_data
+        person.name, person.sex, person.birth_date = data.name, data.sex, data.birth_date
+        if not person.pk:
+            person.set_identity(data.id_type, data.id_number)
+        person.phone = data.phone
+        person.address = data.address
+        if commit:
+            person.save()
+        return person
+
+
+class GuardianshipInline(admin.TabularInline):
+    model = Guardianship
+    fk_name = "guardian"
+    extra = 0
+    raw_id_fields = ["dependant"]
+    verbose_name = _("family member managed")
+
+
+@admin.register(Person)
+class PersonAdmin(InstitutionScopedAdmin):
+    institution_path = "card__institution"
+    form = PersonForm
+    list_display = [
+        "masked_name",
+        "id_type",
+        "masked_id_number",
+        "sex",
+        "birth_date",
+        "card_status",
+    ]
+    list_filter = ["id_type", "sex", "card__status", "card__institution"]
+    search_fields = ["name"]
+    search_help_text = _("Search by exact ID number, or by name.")
+    inlines = [GuardianshipInline]
+    readonly_fields = ["master_index", "created_at", "updated_at"]
+
+    @admin.display(description=_("name"))
+    def masked_name(self, obj):
+        return obj.masked_name
+
+    @admin.display(description=_("ID number"))
+    def masked_id_number(self, obj):
+        return obj.masked_id_number
+
+    @admin.display(description=_("card"))
+    def card_status(self, obj):
+        card = getattr(obj, "card", None)
+        return card.get_status_display() if card else "-"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("card")
+
+    def get_search_results(self, request, queryset, search_term):
+        indexes = identity_indexes(search_term)
+        if indexes:
+            return queryset.filter(identity_index__in=indexes), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit.record(
+            "person.change" if change else "person.register",
+            actor=request.user,
+            obj=obj,
+            ip=request.META.get("REMOTE_ADDR"),
+            fields=sorted(form.changed_data),
+        )
+
+
+def identity_indexes(term: str) -> list[str]:
+    """Blind indexes of `term` read as an ID number of every type, so an exact number
+    finds its person without decrypting anyone; [] when it cannot be an ID number."""
+    term = term.strip()
+    if len(term) < 4 or " " in term:
+        return []
+    return [
+        Person.identity_index_for(code, normalise_id_number(code, term))
+        for code, _label in IdType.CHOICES
+    ]

@@ -1,0 +1,50 @@
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class KeyPurpose(models.TextChoices):
+    CODE_SIGNING = "code-signing", _("QR code signing")
+    EHC_ROOT = "ehc-root", _("EHC root security key")
+    DYNAMIC_PROTECTION = "dynamic-protection", _("Dynamic code protection key")
+
+
+class KeyState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACTIVE = "active", _("Active")
+    RETIRED = "retired", _("Retired")
+    REVOKED = "revoked", _("Revoked")
+
+
+class Key(models.Model):
+    """A signing or secret key. Secret material is stored only wrapped under
+    HEALTHCARD_KEK (healthcard.keys); the admin never shows it."""
+
+    kid = models.CharField(_("key ID"), max_length=16, unique=True)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=KeyPurpose.choices)
+    algorithm = models.CharField(_("algorithm"), max_length=16)
+    state = models.CharField(
+        _("state"), max_length=10, choices=KeyState.choices, default=KeyState.PENDING
+    )
+    public_key = models.BinaryField(_("public key"), blank=True, default=b"")
+    secret_enc = models.BinaryField(editable=False)
+    not_before = models.DateTimeField(_("valid from"))
+    not_after = models.DateTimeField(_("valid until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("key")
+        verbose_name_plural = _("keys")
+        ordering = ["purpose", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose"], condition=Q(state="active"), name="one_active_key_per_purpose"
+            )
+        ]
+        permissions = [("manage_keys", _("Can rotate, retire and revoke keys"))]
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({self.purpose}, {self.state})"

@@ -1,0 +1,88 @@
+"""Staff roles as Django groups.
+
+Each Role has a group of the same name whose permissions come from ROLE_PERMISSIONS.
+The groups are brought in line after every migrate (permissions only exist then), and
+a staff user's group follows their StaffProfile role (`assign_role`).
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+from healthcard.models import Role, StaffProfile
+
+_CLERK = [
+    "healthcard.view_person",
+    "healthcard.add_person",
+    "healthcard.view_card",
+    "healthcard.add_card",
+    "healthcard.view_guardianship",
+    "healthcard.add_guardianship",
+    "printing.view_printer",
+    "printing.view_printjob",
+    "printing.add_printjob",
+]
+_SUPERVISOR = [
+    *_CLERK,
+    "healthcard.change_person",
+    "healthcard.change_card",
+    "healthcard.change_card_status",
+    "healthcard.reveal_identity",
+    "printing.change_printjob",
+]
+_INSTITUTION_ADMIN = [
+    *_SUPERVISOR,
+    "healthcard.view_staffprofile",
+    "healthcard.add_staffprofile",
+    "healthcard.change_staffprofile",
+    "healthcard.view_institution",
+    "healthcard.view_auditrecord",
+    "healthcard.view_terminal",
+    "healthcard.add_terminal",
+    "healthcard.change_terminal",
+    "printing.add_printer",
+    "printing.change_printer",
+]
+_PROVINCE_ADMIN = [
+    *_INSTITUTION_ADMIN,
+    "healthcard.add_institution",
+    "healthcard.change_institution",
+    "healthcard.view_key",
+    "healthcard.manage_keys",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.CLERK: _CLERK,
+    Role.SUPERVISOR: _SUPERVISOR,
+    Role.INSTITUTION_ADMIN: _INSTITUTION_ADMIN,
+    Role.PROVINCE_ADMIN: _PROVINCE_ADMIN,
+}
+
+
+def sync_role_groups(**kwargs) -> None:
+    """Create each role's group and give it exactly its permissions (those that exist)."""
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        perms = []
+        for name in names:
+            app_label, codename = name.split(".")
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:
+                perms.append(perm)
+        group.permissions.set(perms)
+
+
+def assign_role(user, institution, role: str) -> StaffProfile:
+    """Make `user` a staff member of `institution` with `role` (and only that group)."""
+    with transaction.atomic():
+        profile, _created = StaffProfile.objects.update_or_create(
+            user=user, defaults={"institution": institution, "role": role}
+        )
+        user.groups.remove(*Group.objects.filter(name__in=ROLE_PERMISSIONS))
+        group, _created = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+    return profile
