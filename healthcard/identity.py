@@ -71,13 +71,13 @@ MAX_ID_BYTES = 32 - 2
 
 NAME_MAX = 50
 
-# Han ideographs in every CJK block (including extensions B-H in the supplementary
-# planes, e.g. 𠮷), Latin letters, the middle dots used in transliterated minority and
-# foreign names (阿依古丽·买买提), and single spaces/hyphens/apostrophes between parts.
-_NAME_CHARS = re.compile(
-    r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-    r"A-Za-z\u00c0-\u024f·•・\u00b7 .'\-]+$"
-)
+# Han ideographs in every CJK block (including extensions B-I in the supplementary
+# planes, e.g. 𠮷, and 〇 as used in names), Latin letters, the middle dots used in
+# transliterated minority and foreign names (阿依古丽·买买提), and single
+# spaces/hyphens/apostrophes between parts.
+_HAN = r"\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
+_HAN_CHAR = re.compile(f"[{_HAN}]")
+_NAME_CHARS = re.compile(f"^[{_HAN}" r"A-Za-z\u00c0-\u024f·•・\u00b7 .'\-]+$")
 
 # Other document formats (upper-cased, without spaces).
 _FORMATS = {
@@ -122,7 +122,12 @@ def normalise_name(raw: str) -> str:
     name = re.sub(r" {2,}", " ", name)
     if not name:
         raise ValidationError(_("Enter a name."), code="required")
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in name):
+    # Python 3.11's Unicode 14 tables call the newest CJK extensions (H, I) unassigned,
+    # so Han characters are exempt from the "unassigned" test.
+    if any(
+        unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} and not _HAN_CHAR.match(ch)
+        for ch in name
+    ):
         raise ValidationError(
             _("The name contains control or invisible characters."), code="control"
         )
