@@ -6,21 +6,39 @@ from .cards import Card, CardStatus, Channel
 from .institutions import Institution, Level, Role, StaffProfile
 from .keys import Key, KeyPurpose, KeyState
 from .people import Guardianship, Person, Relation
+from .terminals import (
+    CardLink,
+    CareStep,
+    FeeType,
+    LinkKind,
+    Scope,
+    Terminal,
+    TerminalKind,
+    UsageEvent,
+)
 
 __all__ = [
     "AuditChainHead",
     "AuditRecord",
     "Card",
+    "CardLink",
     "CardStatus",
+    "CareStep",
     "Channel",
+    "FeeType",
     "Guardianship",
     "Institution",
     "Key",
     "KeyPurpose",
     "KeyState",
     "Level",
+    "LinkKind",
     "Person",
     "Relation",
     "Role",
+    "Scope",
     "StaffProfile",
+    "Terminal",
+    "TerminalKind",
+    "UsageEvent",
 ]
