@@ -101,6 +101,11 @@ _FORMATS = {
     # Medical birth certificates (O430123456) and other documents.
     IdType.OTHER: (re.compile(r"^[A-Z0-9\-]{4,30}$"), _("4 to 30 letters, digits or hyphens")),
 }
+# \d must not match other scripts' digits (٣, ３): one number, one blind index.
+_FORMATS = {
+    code: (re.compile(pattern.pattern, re.ASCII), description)
+    for code, (pattern, description) in _FORMATS.items()
+}
 
 # Types whose number is the GB 11643 citizen identity number.
 _CITIZEN_NUMBER_TYPES = {IdType.RESIDENT_ID, IdType.HOUSEHOLD_REGISTER, IdType.DRIVING_LICENCE}
@@ -151,7 +156,8 @@ def _citizen_number(number: str) -> tuple[str, str, datetime.date]:
             % {"n": len(number)},
             code="length",
         )
-    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    # str.isdigit() would also pass other scripts' digits; only ASCII is a valid number.
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
         raise ValidationError(
             _("A resident identity number is 17 digits followed by a digit or X."), code="format"
         )
@@ -186,8 +192,11 @@ def _citizen_number(number: str) -> tuple[str, str, datetime.date]:
 
 
 def normalise_id_number(id_type: str, raw: str) -> str:
-    """Upper-case and strip spaces; the form of a number before validation."""
-    return re.sub(r"\s+", "", str(raw or "")).upper()
+    """Upper-case and strip spaces; the form of a number before validation.
+
+    NFKC turns full-width digits and letters (common from Chinese input methods) into
+    ASCII, so one number has one form and one blind index."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(raw or ""))).upper()
 
 
 def validate_identity(
@@ -258,9 +267,9 @@ def validate_identity(
 
 def validate_phone(raw: str) -> str:
     """Mainland mobile numbers (11 digits starting with 1), with an optional +86."""
-    phone = re.sub(r"[\s\-]", "", str(raw or ""))
+    phone = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", str(raw or "")))
     if phone.startswith("+86"):
         phone = phone[3:]
-    if not re.fullmatch(r"1[3-9]\d{9}", phone):
+    if not re.fullmatch(r"1[3-9][0-9]{9}", phone):  # \d would pass other scripts' digits
         raise ValidationError(_("Enter an 11-digit mainland mobile number."), code="phone")
     return phone
