@@ -107,6 +107,12 @@ _FORMATS = {
     for code, (pattern, description) in _FORMATS.items()
 }
 
+# Region codes that python-stdnum's GB/T 2260 table lacks but real numbers carry:
+# the residence permits of Hong Kong, Macao and Taiwan residents (港澳台居民居住证, since
+# 2018) use the GB 11643 format with 810000/820000/830000, and 620201 is 嘉峪关市's
+# former 市辖区 code.
+_REGIONS_NOT_IN_STDNUM = {"620201", "810000", "820000", "830000"}
+
 # Types whose number is the GB 11643 citizen identity number.
 _CITIZEN_NUMBER_TYPES = {IdType.RESIDENT_ID, IdType.HOUSEHOLD_REGISTER, IdType.DRIVING_LICENCE}
 
@@ -177,7 +183,8 @@ def _citizen_number(number: str) -> tuple[str, str, datetime.date]:
         )
     # Any code that GB/T 2260 has ever assigned: people keep the number they were
     # given, and a county created after someone's birth still appears in their number.
-    if not numdb.get("cn/loc").info(number[:6])[-1][1]:
+    region = number[:6]
+    if region not in _REGIONS_NOT_IN_STDNUM and not numdb.get("cn/loc").info(region)[-1][1]:
         raise ValidationError(
             _("The region code %(code)s in the identity number is unknown.") % {"code": number[:6]},
             code="region",
