@@ -4,7 +4,11 @@ This module keeps the key records and their wrapping; signing and verification o
 codes live in healthcard.codes and healthcard.signing.
 """
 
+import datetime
+import hashlib
+import json
 import secrets
+from collections.abc import Callable
 
 from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
@@ -12,8 +16,9 @@ from Crypto.Protocol.KDF import HKDF
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from healthcard import audit
+from healthcard import audit, signing
 from healthcard.models import Key, KeyPurpose, KeyState
 
 
@@ -92,3 +97,218 @@ def root_key() -> bytes:
             # Another process made it first; the constraint allows only one.
             key = Key.objects.get(purpose=KeyPurpose.EHC_ROOT, state=KeyState.ACTIVE)
     return unwrap(key)
+
+
+# --- signing and protection keys: lifecycle ---------------------------------------------
+
+
+class KeyManagementError(Exception):
+    """A refused key operation; `code` is stable, the message is for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION)
+# How long printed static codes signed by a retired signing key keep verifying (the
+# key's not_after is set to retirement + this); see docs/keys.md.
+DEFAULT_RETIRED_SIGNING_KEY_DAYS = 5 * 365
+# A retired protection key stays usable just long enough for dynamic codes in flight.
+RETIRED_PROTECTION_GRACE = datetime.timedelta(hours=1)
+
+
+def retired_signing_key_grace() -> datetime.timedelta:
+    days = getattr(
+        settings, "HEALTHCARD_RETIRED_SIGNING_KEY_DAYS", DEFAULT_RETIRED_SIGNING_KEY_DAYS
+    )
+    return datetime.timedelta(days=int(days))
+
+
+def generate(purpose: str, algorithm: str | None = None) -> tuple[str, bytes, bytes]:
+    """(algorithm, secret, public) for a new key of `purpose`."""
+    if purpose == KeyPurpose.CODE_SIGNING:
+        algorithm = algorithm or settings.HEALTHCARD_SIGNING_ALGORITHM
+        secret, public = signing.get(algorithm).generate()
+        return algorithm, secret, public
+    if purpose == KeyPurpose.DYNAMIC_PROTECTION:
+        if algorithm not in (None, "sm4"):
+            raise KeyManagementError(
+                "algorithm", _("The dynamic-code protection key is an SM4 key.")
+            )
+        return "sm4", secrets.token_bytes(16), b""
+    raise KeyManagementError("purpose", _("Keys of this purpose are not generated here."))
+
+
+def active_key(purpose: str, *, actor=None) -> Key:
+    """The one active key of a rotatable `purpose`, made on first use (like root_key)."""
+    key = Key.objects.filter(purpose=purpose, state=KeyState.ACTIVE).first()
+    if key is not None:
+        return key
+    algorithm, secret, public = generate(purpose)
+    try:
+        with transaction.atomic():
+            return create_key(purpose, algorithm, secret, public, actor=actor)
+    except IntegrityError:
+        # Another process made it first; the constraint allows only one.
+        return Key.objects.get(purpose=purpose, state=KeyState.ACTIVE)
+
+
+_signers: dict[tuple[str, bytes], Callable[[bytes], bytes]] = {}
+
+
+def signer_for(key: Key) -> Callable[[bytes], bytes]:
+    """message -> 64-byte signature with `key`'s private key (cached per process, keyed
+    by the wrapped secret, so a changed key is never served from the cache)."""
+    cache_key = (key.kid, bytes(key.secret_enc))
+    sign = _signers.get(cache_key)
+    if sign is None:
+        sign = signing.get(key.algorithm).signer(unwrap(key))
+        if len(_signers) > 64:
+            _signers.clear()
+        _signers[cache_key] = sign
+    return sign
+
+
+def code_signer() -> tuple[str, Callable[[bytes], bytes]]:
+    """(kid, sign) of the active code-signing key."""
+    key = active_key(KeyPurpose.CODE_SIGNING)
+    return key.kid, signer_for(key)
+
+
+def protection_keys() -> list[tuple[Key, bytes]]:
+    """The current dynamic-protection key first, then the previous one (the most
+    recently retired, unless revoked): verification tries both, so codes made just
+    before a rotation still verify."""
+    current = active_key(KeyPurpose.DYNAMIC_PROTECTION)
+    found = [(current, unwrap(current))]
+    previous = (
+        Key.objects.filter(purpose=KeyPurpose.DYNAMIC_PROTECTION, state=KeyState.RETIRED)
+        .order_by("-retired_at")
+        .first()
+    )
+    if previous is not None:
+        found.append((previous, unwrap(previous)))
+    return found
+
+
+def _retire_now(key: Key, now: datetime.datetime) -> None:
+    key.state = KeyState.RETIRED
+    key.retired_at = now
+    grace = (
+        retired_signing_key_grace()
+        if key.purpose == KeyPurpose.CODE_SIGNING
+        else RETIRED_PROTECTION_GRACE
+    )
+    if key.not_after is None or key.not_after > now + grace:
+        key.not_after = now + grace
+    key.save(update_fields=["state", "retired_at", "not_after"])
+
+
+def rotate(purpose: str, *, algorithm: str | None = None, actor=None) -> Key:
+    """Make a new active key for `purpose` and retire the current one, atomically.
+
+    Refuses the EHC root key (every stored EHC ID derives from it). Two concurrent
+    rotations cannot leave two active keys: the partial unique constraint
+    `one_active_key_per_purpose` makes the loser's transaction fail, and it is retried
+    on top of the winner's result (so two rotations rotate twice).
+    """
+    if purpose not in ROTATABLE:
+        raise KeyManagementError("not_rotatable", _("The EHC root key is never rotated."))
+    algorithm, secret, public = generate(purpose, algorithm)
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                now = timezone.now()
+                old = (
+                    Key.objects.select_for_update()
+                    .filter(purpose=purpose, state=KeyState.ACTIVE)
+                    .first()
+                )
+                if old is not None:
+                    _retire_now(old, now)
+                    audit.record("key.retire", actor=actor, obj=old, kid=old.kid, by="rotate")
+                key = create_key(purpose, algorithm, secret, public, actor=actor)
+                audit.record(
+                    "key.rotate",
+                    actor=actor,
+                    obj=key,
+                    kid=key.kid,
+                    previous=old.kid if old else "",
+                    purpose=purpose,
+                )
+                return key
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def retire(key: Key, *, actor=None) -> Key:
+    """Retire an active code-signing or protection key without a replacement (the next
+    code made creates a new active key). A retired signing key keeps verifying codes it
+    signed until its not_after; refuses the root key and keys not active."""
+    with transaction.atomic():
+        key = Key.objects.select_for_update().get(pk=key.pk)
+        if key.purpose not in ROTATABLE:
+            raise KeyManagementError("not_rotatable", _("The EHC root key is never retired."))
+        if key.state != KeyState.ACTIVE:
+            raise KeyManagementError("not_active", _("Only an active key can be retired."))
+        _retire_now(key, timezone.now())
+        audit.record("key.retire", actor=actor, obj=key, kid=key.kid)
+    return key
+
+
+def revoke(key: Key, *, actor=None, reason: str = "") -> Key:
+    """Revoke a key: from now on it verifies nothing. Refuses the root key and keys
+    already revoked."""
+    with transaction.atomic():
+        key = Key.objects.select_for_update().get(pk=key.pk)
+        if key.purpose not in ROTATABLE:
+            raise KeyManagementError("not_rotatable", _("The EHC root key cannot be revoked."))
+        if key.state == KeyState.REVOKED:
+            raise KeyManagementError("revoked", _("This key is already revoked."))
+        old = key.state
+        key.state = KeyState.REVOKED
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["state", "revoked_at"])
+        audit.record(
+            "key.revoke", actor=actor, obj=key, kid=key.kid, old=old, reason=(reason or "")[:200]
+        )
+    return key
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def public_key_set() -> dict:
+    """JSON-ready public key set of every published code-signing key (docs/qr-format.md):
+    no secret material. `etag` is a hash of the key list, for HTTP caching."""
+    items = []
+    for key in (
+        Key.objects.filter(purpose=KeyPurpose.CODE_SIGNING)
+        .exclude(state=KeyState.PENDING)
+        .order_by("created_at", "kid")
+    ):
+        items.append(
+            {
+                "kid": key.kid,
+                "algorithm": key.algorithm,
+                "public_key": bytes(key.public_key).hex(),
+                "state": key.state,
+                "not_before": _iso(key.not_before),
+                "not_after": _iso(key.not_after),
+                "retired_at": _iso(key.retired_at),
+                "revoked_at": _iso(key.revoked_at),
+            }
+        )
+    canonical = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    return {
+        "format": "ehc-keys/1",
+        "keys": items,
+        "etag": hashlib.sha256(canonical.encode()).hexdigest()[:32],
+    }
