@@ -211,6 +211,10 @@ def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None 
             new=status,
             reason=reason[:200],
         )
+        # Same transaction: offline terminals learn of the change at their next sync.
+        from healthcard import revocations
+
+        revocations.for_status_change(card, old, status)
     return card
 
 
@@ -235,6 +239,10 @@ def replace_card(card: Card, *, by: Any, reason: str, ip: str | None = None) -> 
             issue_seq=card.issue_seq,
             reason=(reason or "")[:200],
         )
+        # Same transaction: codes of every earlier issue sequence stop verifying offline.
+        from healthcard import revocations
+
+        revocations.append(card, "superseded", issue_seq=card.issue_seq)
     return card
 
 

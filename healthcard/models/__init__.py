@@ -6,6 +6,7 @@ from .cards import Card, CardStatus, Channel
 from .institutions import Institution, Level, Role, StaffProfile
 from .keys import Key, KeyPurpose, KeyState
 from .people import Guardianship, Person, Relation
+from .revocations import RevocationCounter, RevocationEntry, RevocationKind
 from .terminals import (
     CardLink,
     CareStep,
@@ -35,6 +36,9 @@ __all__ = [
     "LinkKind",
     "Person",
     "Relation",
+    "RevocationCounter",
+    "RevocationEntry",
+    "RevocationKind",
     "Role",
     "Scope",
     "StaffProfile",
