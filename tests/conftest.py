@@ -165,3 +165,58 @@ def otp_login():
         return device
 
     return login
+
+
+# --- Terminal API (issue 4) -----------------------------------------------------------
+class ApiTerminal:
+    """A terminal with its token and a client that sends it."""
+
+    def __init__(self, terminal, token):
+        self.terminal, self.token = terminal, token
+        from rest_framework.test import APIClient
+
+        self.client = APIClient()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def post(self, path, data=None, **kwargs):
+        return self.client.post(path, data, format="json", **kwargs)
+
+    def put(self, path, data=None, **kwargs):
+        return self.client.put(path, data, format="json", **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.client.get(path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.client.delete(path, **kwargs)
+
+
+ALL_SCOPES = ["verify", "reveal_identity", "register", "link", "report"]
+
+
+@pytest.fixture
+def make_terminal():
+    """make_terminal(institution, scopes=[...], kind="01") -> ApiTerminal."""
+    from django.core.cache import cache
+
+    from healthcard.terminals import create_terminal
+
+    cache.clear()  # throttle counters must not leak between tests
+
+    def make(institution, scopes=ALL_SCOPES, kind="01", name="HIS"):
+        terminal, token = create_terminal(institution, name, kind=kind, scopes=scopes)
+        return ApiTerminal(terminal, token)
+
+    return make
+
+
+@pytest.fixture
+def terminal(hospital, make_terminal):
+    """A terminal of `hospital` with every scope (.terminal, .token, .client, .post ...)."""
+    return make_terminal(hospital)
+
+
+@pytest.fixture
+def outsider_terminal(other_hospital, make_terminal):
+    """A terminal of `other_hospital` with every scope."""
+    return make_terminal(other_hospital, name="Other HIS")

@@ -1,0 +1,53 @@
+"""`Authorization: Bearer <token>` for terminals (healthcard.terminals)."""
+
+from django.utils.translation import gettext as _
+from rest_framework import authentication, exceptions
+
+from healthcard import terminals
+from healthcard.models import Terminal
+
+
+class TerminalUser:
+    """What request.user is for a terminal: authenticated, never staff. Views use
+    request.auth, the Terminal itself."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, terminal: Terminal):
+        self.terminal = terminal
+        self.pk = None
+
+    def __str__(self) -> str:
+        return terminal_label(self.terminal)
+
+
+def terminal_label(terminal: Terminal) -> str:
+    return terminal.audit_label
+
+
+class TerminalAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None  # no credentials: permissions decide (401 where one is needed)
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                _("The Authorization header must be 'Bearer <token>'.")
+            )
+        try:
+            token = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(_("Unknown or disabled token.")) from None
+        terminal = terminals.authenticate(token)
+        if terminal is None:
+            raise exceptions.AuthenticationFailed(_("Unknown or disabled token."))
+        return TerminalUser(terminal), terminal
+
+    def authenticate_header(self, request) -> str:
+        # Present so that DRF answers 401 (with this challenge), not 403.
+        return f'{self.keyword} realm="api"'

@@ -1,0 +1,177 @@
+"""Card use (用卡数据): every scan a terminal makes, verified and recorded.
+
+`verify_and_record` serves an online scan; `upload_batch` takes scans a terminal made
+while offline and verifies each one as of the time it was scanned (a code that was
+valid then still counts, a key revoked since verifies nothing). Each event has a UUID
+unique per terminal, so uploading the same batch twice records nothing twice; the same
+UUID with other content is a conflict, reported for that item only.
+"""
+
+import datetime
+import hashlib
+import json
+import uuid as uuid_module
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from healthcard.codes import Verification, verify_code
+from healthcard.models import Terminal, UsageEvent
+
+MAX_BATCH = 500
+# A terminal's clock may run a little fast; scans further in the future are refused.
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+# Offline scans older than this are refused: a terminal offline for longer has a
+# revocation list too old for its own checks to mean anything.
+MAX_OFFLINE_AGE = datetime.timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a terminal reports about one scan (already validated by the caller)."""
+
+    code: str
+    care_step: str
+    channel: str
+    department: str = ""
+    fee_type: str = ""
+    scanned_at: datetime.datetime | None = None
+    uuid: uuid_module.UUID | None = None
+
+    def fingerprint(self) -> str:
+        body = {
+            "code": self.code,
+            "care_step": self.care_step,
+            "channel": self.channel,
+            "department": self.department,
+            "fee_type": self.fee_type,
+            "scanned_at": self.scanned_at.astimezone(datetime.UTC).isoformat()
+            if self.scanned_at
+            else "",
+        }
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _event(
+    terminal: Terminal, scan: Scan, verification: Verification, *, offline: bool
+) -> UsageEvent:
+    return UsageEvent(
+        uuid=scan.uuid or uuid_module.uuid4(),
+        terminal=terminal,
+        institution_id=terminal.institution_id,
+        card=verification.card if verification.ok else None,
+        scanned_at=scan.scanned_at or timezone.now(),
+        care_step=scan.care_step,
+        department=scan.department,
+        channel=scan.channel,
+        fee_type=scan.fee_type,
+        result=UsageEvent.RESULT_OK if verification.ok else (verification.reason or "invalid"),
+        code_kind=(verification.kind or "")[:10],
+        offline=offline,
+        fingerprint=scan.fingerprint(),
+    )
+
+
+def verify_and_record(terminal: Terminal, scan: Scan) -> tuple[Verification, UsageEvent]:
+    """Verify an online scan now and record it, successful or not. A failed attempt
+    is recorded without a card. Never raises on a bad code."""
+    verification = verify_code(scan.code)
+    event = _event(terminal, scan, verification, offline=False)
+    event.scanned_at = timezone.now()
+    event.save()
+    return verification, event
+
+
+@dataclass
+class ItemResult:
+    """The outcome of one uploaded scan. `status` is 'created', 'duplicate',
+    'conflict' or 'invalid'; `result` is 'ok' or the reason the code was refused."""
+
+    index: int
+    uuid: str | None
+    status: str
+    result: str | None = None
+    event: UsageEvent | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+def check_scan_time(scanned_at: datetime.datetime, now: datetime.datetime | None = None) -> str:
+    """'' when an offline scan time is acceptable, else 'future' or 'too_old'."""
+    now = now or timezone.now()
+    if scanned_at > now + CLOCK_SKEW:
+        return "future"
+    if scanned_at < now - MAX_OFFLINE_AGE:
+        return "too_old"
+    return ""
+
+
+def upload_batch(terminal: Terminal, scans: list[tuple[int, Scan]]) -> list[ItemResult]:
+    """Record offline scans (index, Scan) with a UUID each, verifying every code as of
+    its scan time. Returns one ItemResult per scan, in order:
+
+    - a new UUID is verified and stored ('created', with result 'ok' or the reason);
+    - a UUID this terminal already uploaded with the same content is 'duplicate' and
+      reports the stored result; with other content it is a 'conflict';
+    - the same UUID twice in one batch: the first wins, later copies are compared
+      with it like a re-upload.
+    Refuses more than MAX_BATCH scans (ValueError).
+    """
+    if len(scans) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} scans per batch")
+    uuids = [scan.uuid for _i, scan in scans]
+    known = {e.uuid: e for e in UsageEvent.objects.filter(terminal=terminal, uuid__in=uuids)}
+    results: list[ItemResult] = []
+    new_events: list[tuple[ItemResult, UsageEvent]] = []
+    for index, scan in scans:
+        fingerprint = scan.fingerprint()
+        previous = known.get(scan.uuid)
+        if previous is not None:
+            results.append(_repeat(index, str(scan.uuid), previous, fingerprint))
+            continue
+        verification = verify_code(scan.code, at=scan.scanned_at)
+        event = _event(terminal, scan, verification, offline=True)
+        item = ItemResult(index=index, uuid=str(scan.uuid), status="created", result=event.result)
+        item.event = event
+        known[scan.uuid] = event
+        results.append(item)
+        new_events.append((item, event))
+    _store(new_events, terminal)
+    return results
+
+
+def _repeat(index: int, uuid: str, previous: UsageEvent, fingerprint: str) -> ItemResult:
+    if previous.fingerprint == fingerprint:
+        return ItemResult(
+            index=index, uuid=uuid, status="duplicate", result=previous.result, event=previous
+        )
+    return ItemResult(index=index, uuid=uuid, status="conflict", event=previous)
+
+
+def _store(new_events: list[tuple[ItemResult, UsageEvent]], terminal: Terminal) -> None:
+    if not new_events:
+        return
+    try:
+        with transaction.atomic():
+            UsageEvent.objects.bulk_create([event for _item, event in new_events])
+        return
+    except IntegrityError:
+        pass  # another upload of some of these UUIDs won the race: go one by one
+    for item, event in new_events:
+        try:
+            with transaction.atomic():
+                event.pk = None
+                event.save()
+        except IntegrityError:
+            previous = UsageEvent.objects.get(terminal=terminal, uuid=event.uuid)
+            repeat = _repeat(item.index, str(event.uuid), previous, event.fingerprint)
+            item.status, item.result, item.event = repeat.status, repeat.result, previous
+
+
+def summarise(results: list[ItemResult]) -> dict[str, Any]:
+    counts: dict[str, int] = {"created": 0, "duplicate": 0, "conflict": 0, "invalid": 0}
+    for item in results:
+        counts[item.status] = counts.get(item.status, 0) + 1
+    return counts
