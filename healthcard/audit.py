@@ -10,6 +10,7 @@ docs/audit.md explains the design.
 
 import datetime
 import hashlib
+import ipaddress
 import json
 import random
 from dataclasses import dataclass
@@ -34,6 +35,20 @@ def actor_label(actor: Any) -> str:
     if label:
         return label
     return f"user:{actor.pk}"
+
+
+def _clean_ip(ip: str | None) -> str | None:
+    """The address exactly as the database will store it, so the hash computed before
+    saving still matches what verify() reads back (2001:DB8::1 comes back as
+    2001:db8::1). A value that is not an address (a forged proxy header) is dropped:
+    PostgreSQL's inet column would refuse it and with it the change being audited."""
+    if not ip:
+        return None
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    return AuditRecord._meta.get_field("ip").get_prep_value(ip)
 
 
 def _hash(rec: AuditRecord) -> str:
@@ -80,7 +95,7 @@ def record(
             object_type=obj._meta.model_name if obj is not None else "",
             object_id=str(obj.pk) if obj is not None else "",
             institution=getattr(institution, "code", institution) or "",
-            ip=ip or None,
+            ip=_clean_ip(ip),
             result=result,
             details=details,
             prev_hash=head.hash,
