@@ -268,3 +268,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Printing (docs/printing.md) --------------------------------------------------------
+# CJK fonts to draw slips with, first choice first: comma-separated paths, `#n` picks a
+# face of a .ttc collection. Empty: Noto Sans CJK SC, WenQuanYi Zen Hei, Hanazono.
+HEALTHCARD_CJK_FONT = env_list("HEALTHCARD_CJK_FONT", [])
+# Seconds to wait for a network printer to accept a connection or data.
+HEALTHCARD_PRINT_TIMEOUT = env_int("HEALTHCARD_PRINT_TIMEOUT", 10)
+# A printer that cannot be reached is retried this many times, after 10, 20, 40 ... s
+# (capped at HEALTHCARD_PRINT_RETRY_MAX_DELAY), before the job fails.
+HEALTHCARD_PRINT_MAX_RETRIES = env_int("HEALTHCARD_PRINT_MAX_RETRIES", 5)
+HEALTHCARD_PRINT_RETRY_DELAY = env_int("HEALTHCARD_PRINT_RETRY_DELAY", 10)
+HEALTHCARD_PRINT_RETRY_MAX_DELAY = env_int("HEALTHCARD_PRINT_RETRY_MAX_DELAY", 600)
+# The queue a worker listens on when no institution has a printer yet.
+HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")

@@ -1,0 +1,130 @@
+"""What a printed card says, built from the card's current state.
+
+`build_slip` is the only place that reads the database for printing; the renderers
+take the resulting plain `Slip`. The slip shows the masked name and the EHC ID, never
+the ID number; its QR carries the signed static code, made now, so a slip printed for
+a card that was frozen, cancelled or replaced since the job was queued is refused
+rather than printed with a dead code.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from healthcard.models import Card, CardStatus
+
+TITLE = "电子健康卡"  # the national name of the card, printed as is in every language
+
+
+class SlipError(Exception):
+    """The card cannot be printed now; `reason` is a stable code, str() explains."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Slip:
+    code: str
+    masked_name: str
+    ehc_id: str
+    institution_name: str
+    issued_on: datetime.date
+    issue_seq: int
+    title: str = TITLE
+    labels: dict[str, str] = field(default_factory=dict)
+    instruction: str = ""
+    is_test: bool = False
+
+    @property
+    def ehc_id_groups(self) -> list[str]:
+        """The EHC ID in groups of four characters, read aloud or typed without losing
+        one's place."""
+        return [self.ehc_id[i : i + 4] for i in range(0, len(self.ehc_id), 4)]
+
+    def ehc_id_lines(self, groups_per_line: int = 4) -> list[str]:
+        groups = self.ehc_id_groups
+        return [
+            " ".join(groups[i : i + groups_per_line])
+            for i in range(0, len(groups), groups_per_line)
+        ]
+
+    @property
+    def texts(self) -> list[str]:
+        """Every piece of text on the slip (to check fonts and encodings)."""
+        return [
+            self.title,
+            self.masked_name,
+            self.ehc_id,
+            self.institution_name,
+            self.issued_on.isoformat(),
+            str(self.issue_seq),
+            self.instruction,
+            *self.labels.values(),
+        ]
+
+
+def _labels() -> dict[str, str]:
+    return {
+        "name": gettext("Name"),
+        "ehc_id": gettext("EHC ID"),
+        "institution": gettext("Issued by"),
+        "date": gettext("Issued on"),
+        "seq": gettext("Issue no."),
+    }
+
+
+def _instruction() -> str:
+    return gettext(
+        "Show this code at any public hospital or clinic in Hunan. "
+        "Report a lost card at any counter."
+    )
+
+
+def build_slip(card: Card) -> Slip:
+    """The slip for `card` as it is now. Refuses (SlipError) a card that is not active;
+    the code is signed for the card's current issue sequence."""
+    from healthcard import codes  # the codes module signs with the active key
+
+    card = Card.objects.select_related("person", "institution").get(pk=card.pk)
+    if card.status != CardStatus.ACTIVE:
+        raise SlipError(
+            f"card_{card.status}",
+            gettext("The card is %(status)s; its code would not be accepted.")
+            % {"status": card.get_status_display()},
+        )
+    try:
+        code = codes.static_code(card)
+    except codes.CodeError as exc:
+        reason = getattr(exc, "reason", None) or "code_error"
+        raise SlipError(str(reason), str(exc) or gettext("The code could not be made.")) from exc
+    return Slip(
+        code=code,
+        masked_name=card.person.masked_name,
+        ehc_id=card.ehc_id,
+        institution_name=card.institution.name,
+        issued_on=timezone.localdate(card.seq_issued_at),
+        issue_seq=card.issue_seq,
+        labels=_labels(),
+        instruction=_instruction(),
+    )
+
+
+def sample_slip(institution_name: str) -> Slip:
+    """A test page: the layout of a real slip with sample content and a QR that no
+    terminal accepts."""
+    return Slip(
+        code="HEALTHCARD-PRINTER-TEST-PAGE",
+        masked_name="张*三",
+        ehc_id="0123456789ABCDEF" * 4,
+        institution_name=institution_name,
+        issued_on=timezone.localdate(),
+        issue_seq=1,
+        title=TITLE + " " + gettext("(test page)"),
+        labels=_labels(),
+        instruction=gettext("Test page: if you can read this, the printer works."),
+        is_test=True,
+    )
