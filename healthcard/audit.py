@@ -122,16 +122,22 @@ class ChainProblem:
 
 
 def verify() -> tuple[int, ChainProblem | None]:
-    """Check every chain; return (records checked, first problem or None)."""
+    """Check every chain; return (records checked, first problem or None).
+
+    Safe while writers append: each chain is checked up to its head as read just
+    before walking it (a writer commits its record and the head move together), and
+    only records still beyond a freshly read head afterwards count as a problem."""
     checked = 0
-    heads = {h.partition: h for h in AuditChainHead.objects.all()}
-    partitions = set(heads) | set(
+    partitions = set(AuditChainHead.objects.values_list("partition", flat=True)) | set(
         AuditRecord.objects.values_list("partition", flat=True).distinct()
     )
     for partition in sorted(partitions):
+        head = AuditChainHead.objects.filter(partition=partition).first()
+        if head is None:
+            return checked, ChainProblem(partition, None, None, "the chain has no head")
         prev_hash, expected_seq = GENESIS, 1
-        last = None
-        for rec in AuditRecord.objects.filter(partition=partition).order_by("seq").iterator(2000):
+        records = AuditRecord.objects.filter(partition=partition, seq__lte=head.seq)
+        for rec in records.order_by("seq").iterator(2000):
             checked += 1
             if rec.seq != expected_seq:
                 return checked, ChainProblem(
@@ -143,14 +149,24 @@ def verify() -> tuple[int, ChainProblem | None]:
                 )
             if _hash(rec) != rec.hash:
                 return checked, ChainProblem(partition, rec.pk, rec.seq, "content was altered")
-            prev_hash, expected_seq, last = rec.hash, expected_seq + 1, rec
-        head = heads.get(partition)
-        last_seq = last.seq if last else 0
-        if head is None or head.seq != last_seq or head.hash != prev_hash:
+            prev_hash, expected_seq = rec.hash, expected_seq + 1
+        if head.seq != expected_seq - 1 or head.hash != prev_hash:
             return checked, ChainProblem(
                 partition,
                 None,
                 None,
                 "the chain head does not match its last record: records were removed from the end",
+            )
+        # Records first, head second: a writer commits its record and the head move
+        # together, so a record read earlier can never be beyond a head read later.
+        beyond = AuditRecord.objects.filter(partition=partition, seq__gt=head.seq).order_by("seq")
+        beyond = beyond.first()
+        head.refresh_from_db()
+        if beyond is not None and beyond.seq > head.seq:
+            return checked, ChainProblem(
+                partition,
+                beyond.pk,
+                beyond.seq,
+                "lies beyond the chain head: not appended by record()",
             )
     return checked, None
