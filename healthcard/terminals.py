@@ -119,7 +119,7 @@ def reset_token(terminal: Terminal, *, by: Any = None) -> str:
 def authenticate(token: str) -> Terminal | None:
     """The active terminal of an active institution that owns `token`, else None.
     Never raises on malformed input."""
-    parts = (token or "").split("_")
+    parts = (token or "").split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
     terminal = Terminal.objects.select_related("institution").filter(token_prefix=parts[1]).first()

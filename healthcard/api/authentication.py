@@ -32,17 +32,18 @@ class TerminalAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        # WSGI hands headers over as latin-1 text; anything outside ASCII cannot be one
+        # of our tokens (DRF's own helper would raise on it).
+        header = str(request.META.get("HTTP_AUTHORIZATION", "")).split()
+        if not header or header[0].lower() != self.keyword.lower():
             return None  # no credentials: permissions decide (401 where one is needed)
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(
                 _("The Authorization header must be 'Bearer <token>'.")
             )
-        try:
-            token = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed(_("Unknown or disabled token.")) from None
+        token = header[1]
+        if not token.isascii():
+            raise exceptions.AuthenticationFailed(_("Unknown or disabled token."))
         terminal = terminals.authenticate(token)
         if terminal is None:
             raise exceptions.AuthenticationFailed(_("Unknown or disabled token."))

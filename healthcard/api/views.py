@@ -100,6 +100,9 @@ class HealthView(PublicView):
 
 
 class KeysView(PublicView):
+    """The published code-signing public keys, for terminals that verify codes
+    offline. No authentication; send If-None-Match with the last ETag to get 304."""
+
     @extend_schema(
         summary="Public keys for verifying codes offline",
         responses={
@@ -126,6 +129,9 @@ class KeysView(PublicView):
 
 
 class RevocationsView(ApiView):
+    """Revoked and superseded cards since a cursor (scope `verify`), for offline
+    terminals: keep the returned cursor and pass it as `since` next time."""
+
     required_scope = Scope.VERIFY
 
     @extend_schema(
@@ -184,6 +190,11 @@ def links_data(card: Card, terminal: Terminal, revealed: bool) -> dict[str, str]
 
 
 class VerifyView(ApiView):
+    """Verify a scanned code (scope `verify`) and record the scan. On success: the
+    card, its holder (full with scope `reveal_identity`, which is audited, else
+    masked) and the numbers linked for the calling institution. A refused code is
+    422 with the reason as error code, and is recorded as a failed attempt."""
+
     required_scope = Scope.VERIFY
 
     @extend_schema(
@@ -241,6 +252,10 @@ class VerifyView(ApiView):
 
 # --- Usage events -------------------------------------------------------------------
 class UsageEventsView(ApiView):
+    """Upload up to 500 scans made offline (scope `report`). Each is verified as of
+    its scan time; idempotent by UUID per terminal; one result per item (201 created,
+    200 duplicate, 409 same UUID with other content, 400 invalid)."""
+
     required_scope = Scope.REPORT
 
     @extend_schema(
@@ -392,6 +407,10 @@ def _person_data(data: dict) -> cards.PersonData:
 
 
 class CardsView(ApiView):
+    """Register a person and issue their card (scope `register`, channel 2). A known
+    identity returns its existing card with 200. `qr_code` is the static code text
+    for printing."""
+
     required_scope = Scope.REGISTER
 
     @extend_schema(
@@ -430,6 +449,9 @@ class CardsView(ApiView):
 
 
 class CardsBatchView(ApiView):
+    """Register up to 1,000 people (scope `register`, channel 4), each on its own:
+    a bad row never blocks the others; one result per item."""
+
     required_scope = Scope.REGISTER
 
     @extend_schema(
@@ -490,6 +512,9 @@ def _item_error(
 
 # --- Links --------------------------------------------------------------------------
 class CardLinkView(ApiView):
+    """Link (PUT) or unlink (DELETE) a number to a card (scope `link`). A local
+    patient number belongs to the calling institution and only it ever sees it."""
+
     required_scope = Scope.LINK
 
     def _card(self, ehc_id: str) -> Card:
