@@ -109,6 +109,10 @@ class VirtualPrinter:
 
     def close(self) -> None:
         self.stopping.set()
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the
+        # port listening until that call returns
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         with self.lock:
             for conn in self._open:
