@@ -16,7 +16,7 @@ from healthcard.models import Card, RevocationCounter, RevocationEntry, Revocati
 from healthcard.offline import card_ref
 
 MAX_PAGE = 5000
-_CURSOR = re.compile(r"c(0|[1-9][0-9]{0,18})")
+_CURSOR = re.compile(r"c(0|[1-9][0-9]{0,17})")  # fits a signed 64-bit integer
 
 
 class BadCursor(ValueError):
