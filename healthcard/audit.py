@@ -70,6 +70,29 @@ def _hash(rec: AuditRecord) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _lock_a_head(partitions: int) -> AuditChainHead:
+    """Lock and return one chain head, preferring any that nobody else holds.
+
+    SKIP LOCKED never waits, and it does not skip heads this transaction already
+    holds, so a transaction that writes several records (register and issue, a batch)
+    never waits while holding a head: two such transactions cannot deadlock, and a
+    writer takes a free chain rather than queueing behind a busy one. Only when every
+    head is busy (or not created yet) does it wait, holding none."""
+    head = (
+        AuditChainHead.objects.select_for_update(skip_locked=True)
+        .filter(partition__lt=partitions)
+        .order_by("?")
+        .first()
+    )
+    if head is not None:
+        return head
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(partition=p) for p in range(partitions)], ignore_conflicts=True
+    )
+    partition = random.randrange(partitions)  # noqa: S311 - load spreading, not security
+    return AuditChainHead.objects.select_for_update().get(partition=partition)
+
+
 def record(
     action: str,
     *,
@@ -81,13 +104,10 @@ def record(
     **details: Any,
 ) -> AuditRecord:
     """Append one audit entry. `details` must hold no personal data in clear."""
-    partitions = settings.HEALTHCARD_AUDIT_PARTITIONS
-    partition = random.randrange(partitions)  # noqa: S311 - load spreading, not security
     with transaction.atomic():
-        AuditChainHead.objects.get_or_create(partition=partition)
-        head = AuditChainHead.objects.select_for_update().get(partition=partition)
+        head = _lock_a_head(settings.HEALTHCARD_AUDIT_PARTITIONS)
         rec = AuditRecord(
-            partition=partition,
+            partition=head.partition,
             seq=head.seq + 1,
             at=timezone.now(),
             actor=actor_label(actor),
