@@ -277,3 +277,41 @@ def test_concurrent_writers_leave_every_chain_valid():
     assert problem is None
     assert checked == threads_n * per_thread
     assert AuditRecord.objects.values("partition").distinct().count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_transactions_writing_several_records_do_not_deadlock():
+    """Two transactions that each append twice must never wait for each other's head
+    (T1 holds chain 0 and wants 1 while T2 holds 1 and wants 0)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and concurrent writers need PostgreSQL (DATABASE_URL)")
+    from django.db import transaction
+
+    rounds = 20
+    barrier = threading.Barrier(2, timeout=10)
+    errors: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        try:
+            for n in range(rounds):
+                with transaction.atomic():
+                    audit.record("test.first", actor=f"terminal:{i}", n=n)
+                    barrier.wait()  # both now hold a chain head
+                    audit.record("test.second", actor=f"terminal:{i}", n=n)
+                barrier.wait()
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+    with override_settings(HEALTHCARD_AUDIT_PARTITIONS=2):
+        audit.record("test.start")  # creates the chain heads, as on any running system
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert audit.verify() == (4 * rounds + 1, None)
