@@ -12,7 +12,6 @@ Nothing here imports models or reads settings, so it runs without a configured d
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime
 import hashlib
 import json
@@ -150,18 +149,22 @@ def encode_signature(signature: bytes) -> str:
     return base64.b32encode(signature).decode("ascii").rstrip("=")
 
 
+_B32_TO_B32HEX = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHIJKLMNOPQRSTUV"
+)
+
+
 def decode_signature(text: str) -> bytes | None:
     """The 64 signature bytes, or None unless `text` is their canonical encoding (the
     3 spare bits of the last character must be zero, so no two texts share bytes)."""
     if not _SIG.fullmatch(text):
         return None
-    try:
-        raw = base64.b32decode(text + "=")
-    except binascii.Error:
+    # int() reads base 32 in the base32hex alphabet: translate, then drop the 3 spare
+    # bits. Same result as base64.b32decode, at a fraction of the cost.
+    value = int(text.translate(_B32_TO_B32HEX), 32)
+    if value & 0b111:
         return None
-    if encode_signature(raw) != text:
-        return None
-    return raw
+    return (value >> 3).to_bytes(signing.SIGNATURE_SIZE, "big")
 
 
 def static_prefix(ehc_id: str, issue_seq: int, issue_date: datetime.date, kid: str) -> str:
@@ -191,6 +194,61 @@ def card_ref(ehc_id: str) -> str:
 # --- parsing ---------------------------------------------------------------------------
 
 
+_STATIC_CODE = re.compile(
+    r"([0-9A-F]{64}):1:H1:([1-9][0-9]{0,9}):([0-9]{4})([0-9]{2})([0-9]{2}):([0-9A-Z]{4,16}):"
+    r"([A-Z2-7]{103})"
+)
+_DYNAMIC_CODE = re.compile(
+    r"([0-9A-F]{64}):0:[0-9A-F]{32}:[0-9A-Z]{1,20}:H1:([1-9][0-9]{0,9}):([0-9A-Z]{4,16}):"
+    r"([A-Z2-7]{103})"
+)
+
+
+def _fast_parse(text: str) -> ParsedCode | None:
+    """The common case, a well-formed H1 code, in one regex match (verification speed
+    matters on terminals). None sends the text through the field-by-field parser,
+    which names the precise reason."""
+    match = _STATIC_CODE.fullmatch(text)
+    if match is not None:
+        ehc_id, seq, year, month, day, kid, sig = match.groups()
+        signature = decode_signature(sig)
+        try:
+            issue_date = datetime.date(int(year), int(month), int(day))
+        except ValueError:
+            return None
+        if signature is None:
+            return None
+        return ParsedCode(
+            text,
+            "static",
+            ehc_id,
+            kid,
+            signature,
+            text[:-104].encode("ascii"),
+            issue_seq=int(seq),
+            issue_date=issue_date,
+        )
+    match = _DYNAMIC_CODE.fullmatch(text)
+    if match is not None:
+        ehc_id, exp, kid, sig = match.groups()
+        signature = decode_signature(sig)
+        if signature is None:
+            return None
+        fields = text.split(":", 4)
+        return ParsedCode(
+            text,
+            "dynamic",
+            ehc_id,
+            kid,
+            signature,
+            text[:-104].encode("ascii"),
+            expires_at=datetime.datetime.fromtimestamp(int(exp), datetime.UTC),
+            validity=fields[2],
+            org_code=fields[3],
+        )
+    return None
+
+
 def parse(text: Any) -> ParsedCode:
     """Parse a code's text per docs/qr-format.md; raise Rejected (malformed or
     unsupported_version) on anything else. Over 1 KB is refused before any parsing."""
@@ -203,6 +261,9 @@ def parse(text: Any) -> ParsedCode:
             raise Rejected(Reason.MALFORMED) from None
     if not isinstance(text, str) or len(text) > MAX_TEXT_LENGTH:
         raise Rejected(Reason.MALFORMED)
+    fast = _fast_parse(text)
+    if fast is not None:
+        return fast
     fields = text.split(":")
     if len(fields) < 2 or not _EHC_ID.fullmatch(fields[0]) or not _TYPE.fullmatch(fields[1]):
         raise Rejected(Reason.MALFORMED)
