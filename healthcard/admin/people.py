@@ -24,6 +24,8 @@ class PersonForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "sex" not in self.fields:
+            return  # a view-only user's form: every field is shown read-only instead
         self.fields["sex"].required = False
         self.fields["birth_date"].required = False
         if self.instance.pk:
@@ -113,6 +115,10 @@ class PersonAdmin(InstitutionScopedAdmin):
     def masked_id_number(self, obj):
         return obj.masked_id_number
 
+    @admin.display(description=_("mobile phone"))
+    def masked_phone(self, obj):
+        return obj.masked_phone
+
     @admin.display(description=_("card"))
     def card_status(self, obj):
         card = getattr(obj, "card", None)
@@ -120,6 +126,20 @@ class PersonAdmin(InstitutionScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("card")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # The read-only page reads form-only fields straight off the person, which
+            # would print the decrypted ID number, phone and address; a view-only user
+            # (a clerk) has no identity reveal, so the name is masked as in lists.
+            masked = {
+                "name": "masked_name",
+                "id_number": "masked_id_number",
+                "phone": "masked_phone",
+            }
+            fields = [masked.get(name, name) for name in fields if name != "address"]
+        return fields
 
     def get_search_results(self, request, queryset, search_term):
         indexes = identity_indexes(search_term)
