@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.http import Http404
+from django.utils.translation import gettext as _
 
 from healthcard.models import Role
 
@@ -33,6 +35,14 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
         if institution is False:
             return qs.none()
         return qs.filter(**{self.institution_path: institution.pk}).distinct()
+
+    def get_object(self, request, object_id, from_field=None):
+        # Django's admin answers a missing object with a redirect and a "does not exist"
+        # message; outside the user's institution it is a plain 404, as promised above.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(_("Not found."))
+        return obj
 
     def is_province_wide(self, request) -> bool:
         return staff_institution(request.user) is None
