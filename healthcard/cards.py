@@ -25,6 +25,7 @@ from healthcard.identity import (
 from healthcard.models import (
     Card,
     CardStatus,
+    Channel,
     Guardianship,
     Institution,
     Person,
@@ -131,7 +132,11 @@ def issue_card(
     ip: str | None = None,
 ) -> Card:
     """Issue the person's one card. Refuses (CardError 'already_issued') when the
-    person has a card already, whatever its status."""
+    person has a card already, whatever its status, and (CardError 'channel') an
+    application channel that is not one of the national codes."""
+    if channel not in Channel.values:
+        # The column has choices, but save() does not check them.
+        raise CardError("channel", _("Unknown application channel."))
     now = timezone.now()
     ehc_id = national.derive_ehc_id(
         bytes.fromhex(person.master_index), person.id_type, person.id_number, keys.root_key()
