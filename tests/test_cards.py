@@ -362,3 +362,14 @@ def test_unknown_status_is_refused_with_card_error(card, supervisor):
     with pytest.raises(cards.CardError) as exc_info:
         cards.set_status(card, "lost", by=supervisor, reason="lost")
     assert exc_info.value.code == "invalid_transition"
+
+
+@pytest.mark.parametrize("channel", ["", "9", "counter"])
+def test_issuing_through_an_unknown_channel_is_refused(hospital, channel):
+    person = cards.register_person(person_data())
+    before = counts()
+    with pytest.raises(cards.CardError) as exc_info:
+        cards.issue_card(person, channel=channel, institution=hospital)
+    assert exc_info.value.code == "channel"
+    assert exc_info.value.message == "Unknown application channel."
+    assert counts() == before
