@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from healthcard import audit, pii
@@ -136,6 +137,7 @@ def links_for(card: Card, institution: Institution) -> dict[str, CardLink]:
     """The links `institution` may see, by kind: the shared kinds and its own local
     patient number, never another institution's."""
     visible = CardLink.objects.filter(
-        card=card, institution__isnull=True
-    ) | CardLink.objects.filter(card=card, kind=LinkKind.LOCAL_PATIENT, institution=institution)
+        Q(institution__isnull=True) | Q(kind=LinkKind.LOCAL_PATIENT, institution=institution),
+        card=card,
+    )
     return {link.kind: link for link in visible}
