@@ -22,11 +22,19 @@ def submit(card, printer, user, key="k-1", copies=1):
     return job
 
 
+def received(virtual_printer, count: int = 1) -> bytes:
+    """What the printer got; its thread files a job when the connection closes, which
+    may be a moment after the sender has its confirmation."""
+    assert virtual_printer.wait_for_jobs(count, timeout=10)
+    return virtual_printer.data
+
+
 def test_raster_job_prints_a_code_that_verifies(card, network_printer, virtual_printer, clerk):
     job = submit(card, network_printer, clerk)
     assert runner.process(job.pk).outcome == Outcome.PRINTED
     job.refresh_from_db()
     assert (job.status, job.attempts, job.last_error) == (JobStatus.PRINTED, 1, "")
+    received(virtual_printer)
     (data,) = virtual_printer.jobs
     (image,) = escpos_decode.raster_slips(data)
     (text,) = escpos_decode.read_qr(image)
@@ -38,13 +46,13 @@ def test_raster_job_prints_a_code_that_verifies(card, network_printer, virtual_p
 def test_copies_print_that_many_slips(card, network_printer, virtual_printer, clerk):
     job = submit(card, network_printer, clerk, copies=3)
     runner.process(job.pk)
-    assert len(escpos_decode.raster_slips(virtual_printer.data)) == 3
+    assert len(escpos_decode.raster_slips(received(virtual_printer))) == 3
 
 
 def test_native_job_sends_the_code_in_the_qr_command(card, native_printer, virtual_printer, clerk):
     job = submit(card, native_printer, clerk)
     assert runner.process(job.pk).outcome == Outcome.PRINTED
-    (payload,) = escpos_decode.qr_payloads(virtual_printer.data)
+    (payload,) = escpos_decode.qr_payloads(received(virtual_printer))
     assert codes.verify_code(payload.decode()).ok
     assert card.person.masked_name in escpos_decode.chinese_texts(virtual_printer.data)
 
@@ -55,7 +63,7 @@ def test_native_job_for_a_name_outside_gbk_prints_raster(
     card = make_card(name="𠮷𡒄")
     job = submit(card, native_printer, clerk)
     assert runner.process(job.pk).outcome == Outcome.PRINTED
-    data = virtual_printer.data
+    data = received(virtual_printer)
     assert b"\x1c&" not in data and b"?" not in data.split(b"\x1dv0")[0]
     (image,) = escpos_decode.raster_slips(data)
     assert codes.verify_code(escpos_decode.read_qr(image)[0]).ok
@@ -100,7 +108,7 @@ def test_card_replaced_after_submission_prints_the_new_issue(
     job = submit(card, network_printer, clerk)
     cards.replace_card(card, by=clerk, reason="lost")
     runner.process(job.pk)
-    (image,) = escpos_decode.raster_slips(virtual_printer.data)
+    (image,) = escpos_decode.raster_slips(received(virtual_printer))
     result = codes.verify_code(escpos_decode.read_qr(image)[0])
     assert result.ok  # the code of issue 2, not a dead code of issue 1
 
@@ -157,7 +165,7 @@ def test_test_page_is_recorded_on_the_printer(network_printer, virtual_printer, 
     assert runner.send_test_page(network_printer, by=clerk) == "ok"
     network_printer.refresh_from_db()
     assert network_printer.last_test_result == "ok" and network_printer.last_test_at
-    (image,) = escpos_decode.raster_slips(virtual_printer.data)
+    (image,) = escpos_decode.raster_slips(received(virtual_printer))
     assert escpos_decode.read_qr(image) == ["HEALTHCARD-PRINTER-TEST-PAGE"]
 
 

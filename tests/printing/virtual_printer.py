@@ -3,7 +3,8 @@ receives and answers status queries (DLE EOT 1) like a real printer on port 9100
 
 Behaviours for the next connections (`then(...)`): "ok", "refuse" (reset the connection
 at once), "hang" (accept, then never read nor answer), "drop" (take part of the job,
-then reset), "offline" (answer the status query with the offline bit set).
+then reset), "stall" (take the whole job, never confirm it), "offline" (answer the
+status query with the offline bit set).
 """
 
 import contextlib
@@ -45,6 +46,10 @@ class VirtualPrinter:
     def data(self) -> bytes:
         return b"".join(self.jobs)
 
+    def wait_for_partial(self, timeout: float = 30) -> bool:
+        with self.job_done:
+            return self.job_done.wait_for(lambda: self.partial, timeout)
+
     def wait_for_jobs(self, count: int, timeout: float = 30) -> bool:
         with self.job_done:
             return self.job_done.wait_for(lambda: len(self.jobs) >= count, timeout)
@@ -85,9 +90,13 @@ class VirtualPrinter:
                 if not chunk:
                     break
                 buffer += chunk
-                if buffer.endswith(STATUS_QUERY):
+                if buffer.endswith(STATUS_QUERY) and not (behaviour == "stall" and answered):
                     conn.sendall(OFFLINE if behaviour == "offline" else ONLINE)
                     answered = True
+                if behaviour == "stall" and answered and len(buffer) > len(STATUS_QUERY):
+                    with self.job_done:
+                        self.partial.append(bytes(buffer))
+                        self.job_done.notify_all()
                 if behaviour == "drop" and answered and len(buffer) > self.drop_after:
                     with self.lock:
                         self.partial.append(bytes(buffer))
@@ -96,6 +105,8 @@ class VirtualPrinter:
         except OSError:
             return
         conn.close()
+        if behaviour == "stall":
+            return  # never confirmed: recorded in `partial` only
         job = bytes(buffer)
         # The client asks for status before and after the job.
         if job.startswith(STATUS_QUERY):
