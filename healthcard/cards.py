@@ -201,7 +201,11 @@ def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None 
             raise CardError(
                 "invalid_transition",
                 _("A %(old)s card cannot become %(new)s.")
-                % {"old": card.get_status_display(), "new": CardStatus(status).label},
+                % {
+                    "old": card.get_status_display(),
+                    # An unknown status is refused like any other transition.
+                    "new": CardStatus(status).label if status in CardStatus.values else status,
+                },
             )
         card.status = status
         card.status_reason = reason[:200]
