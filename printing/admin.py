@@ -75,7 +75,7 @@ class PrinterAdmin(InstitutionScopedAdmin):
         )
 
 
-def _job_action(function, description: str, done_message: str):
+def _job_action(function, description: str, done_message: str, permission: str = "change"):
     def action(modeladmin, request, queryset):
         done = 0
         for job in queryset.select_related("printer__institution"):
@@ -89,7 +89,7 @@ def _job_action(function, description: str, done_message: str):
 
     action.__name__ = function.__name__
     action.short_description = description
-    action.allowed_permissions = ("change",)
+    action.allowed_permissions = (permission,)
     return action
 
 
@@ -134,16 +134,22 @@ class PrintJobAdmin(InstitutionScopedAdmin):
             jobs.confirm_printed,
             _("Confirm printed (interrupted jobs whose slip came out)"),
             _("%(n)d job(s) confirmed as printed."),
+            permission="print",
         ),
         _job_action(
             jobs.print_again,
             _("Print again (interrupted jobs without a slip)"),
             _("%(n)d job(s) queued again."),
+            permission="print",
         ),
     ]
 
     def has_add_permission(self, request):
         return False  # jobs come from the staff console and the API
+
+    def has_print_permission(self, request):
+        # The clerk who prints decides about an interrupted job at the counter.
+        return request.user.has_perm("printing.add_printjob")
 
     def has_delete_permission(self, request, obj=None):
         return False  # the history of what was printed stays
