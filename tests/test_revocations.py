@@ -119,3 +119,50 @@ def test_offline_terminal_learns_freeze_and_unfreeze(card, supervisor):
     cards.set_status(card, CardStatus.ACTIVE, by=supervisor, reason="x")
     saved = offline.merge_revocation_pages(saved, revocations_since(saved["cursor"]))
     assert offline.verify_offline(text, key_set, saved).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_committed_late_is_not_overtaken_by_a_later_one(make_card):
+    """While one transaction holds an appended entry uncommitted, no later entry can
+    become visible (the counter lock makes numbering follow commit order), so a
+    terminal's cursor never skips an entry."""
+    import threading
+
+    from django.db import connection
+
+    from .conftest import service_unavailable
+
+    if connection.vendor != "postgresql":
+        service_unavailable("commit-order numbering needs PostgreSQL (DATABASE_URL)")
+    first, second = make_card(), make_card()
+    appended, release = threading.Event(), threading.Event()
+    seqs = {}
+
+    def slow():
+        try:
+            with transaction.atomic():
+                seqs["slow"] = revocations.append(first, "frozen").seq
+                appended.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def fast():
+        try:
+            seqs["fast"] = revocations.append(second, "frozen").seq
+        finally:
+            connection.close()
+
+    slow_thread = threading.Thread(target=slow)
+    slow_thread.start()
+    appended.wait(30)
+    fast_thread = threading.Thread(target=fast)
+    fast_thread.start()
+    fast_thread.join(0.5)  # give it a chance to (wrongly) commit first
+    visible = revocations_since(None)["entries"]
+    release.set()
+    slow_thread.join()
+    fast_thread.join()
+    assert visible == []
+    assert seqs == {"slow": 1, "fast": 2}
+    assert [e["seq"] for e in revocations_since(None)["entries"]] == [1, 2]
