@@ -220,3 +220,21 @@ def terminal(hospital, make_terminal):
 def outsider_terminal(other_hospital, make_terminal):
     """A terminal of `other_hospital` with every scope."""
     return make_terminal(other_hospital, name="Other HIS")
+
+
+class _DistinctSequences:
+    """Stands in for `random` inside make_id_number: draws each sequence number once."""
+
+    def __init__(self) -> None:
+        self.pool = random.sample(range(1, 999), 998)
+
+    def randrange(self, start: int, stop: int) -> int:
+        return self.pool.pop()
+
+
+@pytest.fixture(autouse=True)
+def _distinct_generated_id_numbers(monkeypatch):
+    """make_id_number() without `seq` picked one of 998 numbers at random, so a test
+    registering two or three people failed now and then as a duplicate registration.
+    Within a test, every generated number is now distinct."""
+    monkeypatch.setattr(f"{__name__}.random", _DistinctSequences())
