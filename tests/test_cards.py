@@ -352,12 +352,6 @@ def test_add_dependant_refuses_unknown_relations(make_card, relation):
     assert counts() == before
 
 
-@pytest.mark.xfail(
-    reason="set_status builds its refusal message with CardStatus(status), which raises "
-    "ValueError for an unknown status instead of CardError (reported to the codes helper)",
-    raises=ValueError,
-    strict=False,
-)
 def test_unknown_status_is_refused_with_card_error(card, supervisor):
     with pytest.raises(cards.CardError) as exc_info:
         cards.set_status(card, "lost", by=supervisor, reason="lost")
