@@ -98,9 +98,8 @@ def dynamic_code(
     now = now or timezone.now()
     # Whole seconds: the national field and our expiry field both carry seconds.
     expires_at = (now + datetime.timedelta(seconds=lifetime)).replace(microsecond=0)
-    protection = keys.active_key(KeyPurpose.DYNAMIC_PROTECTION)
     validity = national.encode_validity(
-        expires_at.astimezone(CST).replace(tzinfo=None), keys.unwrap(protection)
+        expires_at.astimezone(CST).replace(tzinfo=None), keys.protection_secret()
     )
     kid, sign = keys.code_signer()
     prefix = dynamic_prefix(card.ehc_id, validity, settings.HEALTHCARD_ORG_CODE, expires_at, kid)

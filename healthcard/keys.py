@@ -177,19 +177,42 @@ def code_signer() -> tuple[str, Callable[[bytes], bytes]]:
     return key.kid, signer_for(key)
 
 
+_protection_secrets: dict[tuple[str, bytes], bytes] = {}
+
+
+def _protection_secret(key: Key) -> bytes:
+    cache_key = (key.kid, bytes(key.secret_enc))
+    secret = _protection_secrets.get(cache_key)
+    if secret is None:
+        secret = unwrap(key)
+        if len(_protection_secrets) > 64:
+            _protection_secrets.clear()
+        _protection_secrets[cache_key] = secret
+    return secret
+
+
+def protection_secret() -> bytes:
+    """The active dynamic-protection key (made on first use), for new dynamic codes."""
+    return _protection_secret(active_key(KeyPurpose.DYNAMIC_PROTECTION))
+
+
 def protection_keys() -> list[tuple[Key, bytes]]:
     """The current dynamic-protection key first, then the previous one (the most
     recently retired, unless revoked): verification tries both, so codes made just
-    before a rotation still verify."""
-    current = active_key(KeyPurpose.DYNAMIC_PROTECTION)
-    found = [(current, unwrap(current))]
+    before a rotation still verify. Makes no key: verifying never creates one."""
+    found = []
+    current = Key.objects.filter(
+        purpose=KeyPurpose.DYNAMIC_PROTECTION, state=KeyState.ACTIVE
+    ).first()
+    if current is not None:
+        found.append((current, _protection_secret(current)))
     previous = (
         Key.objects.filter(purpose=KeyPurpose.DYNAMIC_PROTECTION, state=KeyState.RETIRED)
         .order_by("-retired_at")
         .first()
     )
     if previous is not None:
-        found.append((previous, unwrap(previous)))
+        found.append((previous, _protection_secret(previous)))
     return found
 
 

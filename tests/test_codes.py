@@ -402,3 +402,16 @@ def test_public_key_set_lists_signing_keys_without_secrets(card):
             "revoked_at",
         }
     assert data["etag"]
+
+
+def test_verifying_a_dynamic_code_never_creates_a_protection_key(card):
+    kid, sign = keys.code_signer()
+    expires = (timezone.now() + datetime.timedelta(seconds=30)).replace(microsecond=0)
+    validity = national.encode_validity(
+        expires.astimezone(offline.CST).replace(tzinfo=None), bytes(16)
+    )
+    text = offline.finish(
+        offline.dynamic_prefix(card.ehc_id, validity, "4300A0001", expires, kid), sign
+    )
+    _refused(verify_code(text), Reason.UNKNOWN_KEY)
+    assert not Key.objects.filter(purpose=KeyPurpose.DYNAMIC_PROTECTION).exists()
