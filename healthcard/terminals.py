@@ -102,7 +102,7 @@ def create_terminal(
     raise RuntimeError("could not draw a unique token prefix")
 
 
-def reset_token(terminal: Terminal, *, by: Any = None) -> str:
+def rotate_token(terminal: Terminal, *, by: Any = None) -> str:
     """Replace the terminal's token (the old one stops working at once) and return the
     new one, shown once."""
     prefix, token = _new_token()
@@ -111,7 +111,7 @@ def reset_token(terminal: Terminal, *, by: Any = None) -> str:
         terminal.token_hash = hash_token(token)
         terminal.save(update_fields=["token_prefix", "token_hash"])
         audit.record(
-            "terminal.reset_token", actor=by, obj=terminal, institution=terminal.institution
+            "terminal.rotate_token", actor=by, obj=terminal, institution=terminal.institution
         )
     return token
 

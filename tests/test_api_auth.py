@@ -133,7 +133,7 @@ def test_create_terminal_writes_an_audit_record(hospital):
 
 
 def test_reset_token_invalidates_the_old_one(terminal):
-    new = terminals.reset_token(terminal.terminal)
+    new = terminals.rotate_token(terminal.terminal)
     assert terminals.authenticate(terminal.token) is None
     assert terminals.authenticate(new).pk == terminal.terminal.pk
 

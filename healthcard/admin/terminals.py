@@ -124,7 +124,9 @@ class TerminalAdmin(InstitutionScopedAdmin):
             )
             return None
         terminal = queryset.get()
-        return self._token_page(request, terminal, terminals.reset_token(terminal, by=request.user))
+        return self._token_page(
+            request, terminal, terminals.rotate_token(terminal, by=request.user)
+        )
 
 
 @admin.register(UsageEvent)
