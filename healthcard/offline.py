@@ -357,10 +357,10 @@ class KeyInfo:
 
 
 def check(code: ParsedCode, key: KeyInfo | None, at: datetime.datetime) -> None:
-    """The key, signature and time checks, in the order of docs/qr-format.md section 5.
+    """The key, signature and time checks, in the order of docs/qr-format.md section 6.
     Raises Rejected; returns None when the code passes."""
     seen = {"ehc_id": code.ehc_id, "kind": code.kind, "kid": code.kid}
-    if key is None or key.state == "pending" or key.verify is None:
+    if key is None or key.state not in ("active", "retired", "revoked") or key.verify is None:
         raise Rejected(Reason.UNKNOWN_KEY, **seen)
     if key.state == "revoked":
         raise Rejected(Reason.KEY_REVOKED, **seen)

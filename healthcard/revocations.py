@@ -1,4 +1,4 @@
-"""The revocation list for offline terminals (docs/qr-format.md, section 6).
+"""The revocation list for offline terminals (docs/qr-format.md, section 8).
 
 Entries are appended by healthcard.cards inside the transaction that changes a card
 (freeze, unfreeze, cancel, replace), so an entry exists exactly when the change was

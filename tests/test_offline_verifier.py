@@ -82,7 +82,12 @@ def test_algorithm_is_chosen_by_key_id():
 def test_unknown_pending_and_unusable_keys_are_unknown_key(ed):
     entry, sign = ed
     assert OfflineVerifier({"keys": []}).verify(_static(sign), at=AT).reason == Reason.UNKNOWN_KEY
-    for change in ({"state": "pending"}, {"algorithm": "rsa"}, {"public_key": "00" * 3}):
+    for change in (
+        {"state": "pending"},
+        {"state": "compromised?"},
+        {"algorithm": "rsa"},
+        {"public_key": "00" * 3},
+    ):
         verifier = OfflineVerifier({"keys": [{**entry, **change}]})
         assert verifier.verify(_static(sign), at=AT).reason == Reason.UNKNOWN_KEY
 
