@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from healthcard import audit
+from healthcard import audit, cards
 from healthcard.admin.base import InstitutionScopedAdmin
 from healthcard.cards import PersonData, clean_person_data
 from healthcard.identity import IdType, normalise_id_number
@@ -88,6 +88,13 @@ class GuardianshipInline(admin.TabularInline):
     raw_id_fields = ["dependant"]
     verbose_name = _("family member managed")
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "dependant":
+            # Only people this user may see: a typed-in raw ID cannot reach another
+            # institution's residents.
+            kwargs["queryset"] = self.admin_site.get_model_admin(Person).get_queryset(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 @admin.register(Person)
 class PersonAdmin(InstitutionScopedAdmin):
@@ -156,6 +163,27 @@ class PersonAdmin(InstitutionScopedAdmin):
             ip=request.META.get("REMOTE_ADDR"),
             fields=sorted(form.changed_data),
         )
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Guardianship:
+            return super().save_formset(request, form, formset, change)
+        # A family link decides who may manage whose card, so every change to one is
+        # audited; new links go through the same domain function as every channel.
+        ip = request.META.get("REMOTE_ADDR")
+        links = formset.save(commit=False)
+        for link in formset.deleted_objects:
+            audit.record(
+                "family.remove", actor=request.user, obj=link, ip=ip, relation=link.relation
+            )
+            link.delete()
+        for link in links:
+            if link.pk is None:
+                cards.add_dependant(link.guardian, link.dependant, link.relation, by=request.user)
+            else:
+                link.save()
+                audit.record(
+                    "family.change", actor=request.user, obj=link, ip=ip, relation=link.relation
+                )
 
 
 def identity_indexes(term: str) -> list[str]:
