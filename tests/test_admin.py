@@ -373,3 +373,72 @@ def test_audit_log_is_scoped_to_the_institution(
 def test_clerk_cannot_read_the_audit_log(client, otp_login, clerk, card):
     otp_login(client, clerk)
     assert client.get(AUDIT).status_code == 403
+
+
+# --- family links in the person admin ----------------------------------------------------
+
+
+def person_post(person, links: list[dict], initial: int = 0) -> dict:
+    data = {
+        "name": person.name,
+        "sex": person.sex,
+        "birth_date": person.birth_date.isoformat(),
+        "nation": "",
+        "phone": person.phone,
+        "address": "",
+        "dependants-TOTAL_FORMS": str(len(links)),
+        "dependants-INITIAL_FORMS": str(initial),
+        "dependants-MIN_NUM_FORMS": "0",
+        "dependants-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    for i, link in enumerate(links):
+        for key, value in link.items():
+            data[f"dependants-{i}-{key}"] = value
+        data[f"dependants-{i}-guardian"] = str(person.pk)
+    return data
+
+
+def test_family_link_added_in_the_admin_is_audited(client, otp_login, supervisor, card, make_card):
+    child = make_card(name="张小宝").person
+    otp_login(client, supervisor)
+    response = client.post(
+        person_change(card.person),
+        person_post(card.person, [{"dependant": str(child.pk), "relation": "child"}]),
+    )
+    assert response.status_code == 302, response.context and response.context["errors"]
+    link = card.person.dependants.get()
+    assert (link.dependant, link.relation) == (child, "child")
+    rec = AuditRecord.objects.get(action="family.add")
+    assert rec.object_id == str(link.pk)
+    assert rec.actor == f"user:{supervisor.pk}"
+
+
+def test_family_link_removed_in_the_admin_is_audited(client, otp_login, superuser, card, make_card):
+    from healthcard import cards
+
+    child = make_card(name="张小宝").person
+    link = cards.add_dependant(card.person, child, "child")
+    otp_login(client, superuser)  # roles cannot delete links; a superuser can
+    data = person_post(
+        card.person,
+        [{"id": str(link.pk), "dependant": str(child.pk), "relation": "child", "DELETE": "on"}],
+        initial=1,
+    )
+    assert client.post(person_change(card.person), data).status_code == 302
+    assert not card.person.dependants.exists()
+    rec = AuditRecord.objects.get(action="family.remove")
+    assert rec.object_id == str(link.pk)
+
+
+def test_family_link_cannot_reach_another_institutions_resident(
+    client, otp_login, supervisor, card, other_card
+):
+    otp_login(client, supervisor)
+    response = client.post(
+        person_change(card.person),
+        person_post(card.person, [{"dependant": str(other_card.person.pk), "relation": "child"}]),
+    )
+    assert response.status_code == 200
+    assert not card.person.dependants.exists()
+    assert not AuditRecord.objects.filter(action="family.add").exists()
