@@ -146,7 +146,8 @@ def normalise_name(raw: str) -> str:
         raise ValidationError(
             _("The name is longer than %(max)d characters.") % {"max": NAME_MAX}, code="max_length"
         )
-    if not _NAME_CHARS.match(name):
+    # The separators alone ("·", "-", "...") are not a name.
+    if not _NAME_CHARS.match(name) or not re.search(f"[{_HAN}A-Za-z\u00c0-\u024f]", name):
         raise ValidationError(
             _("A name may contain Chinese characters, Latin letters and the middle dot (·) only."),
             code="invalid",
