@@ -374,7 +374,9 @@ def test_name_over_50_characters_is_refused():
     assert_name_refused("A" * 60, "The name is longer than 50 characters.")
 
 
-@pytest.mark.parametrize("raw", ["张三1", "张三!", "<script>", "张三😀", "Иван"])
+@pytest.mark.parametrize(
+    "raw", ["张三1", "张三!", "<script>", "张三😀", "Иван", "·", "...", "- '", "・"]
+)
 def test_names_with_digits_symbols_or_other_scripts_are_refused(raw):
     assert_name_refused(
         raw, "A name may contain Chinese characters, Latin letters and the middle dot (·) only."
