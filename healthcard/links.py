@@ -139,5 +139,5 @@ def links_for(card: Card, institution: Institution) -> dict[str, CardLink]:
     visible = CardLink.objects.filter(
         Q(institution__isnull=True) | Q(kind=LinkKind.LOCAL_PATIENT, institution=institution),
         card=card,
-    )
+    ).order_by()  # at most four rows: Meta.ordering would only add a sort
     return {link.kind: link for link in visible}

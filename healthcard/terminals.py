@@ -122,7 +122,10 @@ def authenticate(token: str) -> Terminal | None:
     parts = (token or "").split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
-    terminal = Terminal.objects.select_related("institution").filter(token_prefix=parts[1]).first()
+    # Not .first(): its ORDER BY (Terminal.Meta.ordering) would join and sort, on every
+    # API request, for a lookup on a unique column.
+    found = Terminal.objects.select_related("institution").filter(token_prefix=parts[1])[:1]
+    terminal = found[0] if found else None
     if terminal is None or not hmac.compare_digest(terminal.token_hash, hash_token(token)):
         return None
     if not terminal.is_active or not terminal.institution.is_active:
