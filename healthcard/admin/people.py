@@ -56,6 +56,8 @@ class PersonForm(forms.ModelForm):
             )
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
+                if field in self.errors:
+                    continue  # the field's own error says it better ("Enter a name." would not)
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
             return data
