@@ -442,3 +442,93 @@ def test_family_link_cannot_reach_another_institutions_resident(
     assert response.status_code == 200
     assert not card.person.dependants.exists()
     assert not AuditRecord.objects.filter(action="family.add").exists()
+
+
+# --- registering a person in the admin ---------------------------------------------------
+
+PERSON_ADD = reverse("admin:healthcard_person_add")
+
+
+def add_post(**fields) -> dict:
+    data = {
+        "name": "赵六",
+        "id_type": "01",
+        "id_number": make_id_number(seq=321),
+        "sex": "",
+        "birth_date": "",
+        "nation": "01",
+        "phone": "",
+        "address": "",
+        "dependants-TOTAL_FORMS": "0",
+        "dependants-INITIAL_FORMS": "0",
+        "dependants-MIN_NUM_FORMS": "0",
+        "dependants-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    data.update(fields)
+    return data
+
+
+def test_person_registered_in_the_admin_is_validated_encrypted_and_audited(
+    client, otp_login, superuser
+):
+    from healthcard.models import Person
+
+    otp_login(client, superuser)
+    number = make_id_number(seq=321)
+    response = client.post(PERSON_ADD, add_post(id_number=number.lower()))
+    assert response.status_code == 302
+    person = Person.objects.get()
+    assert person.id_number == number.upper()
+    assert (person.sex, person.birth_date.isoformat()) == ("1", "1990-05-17")
+    rec = AuditRecord.objects.get(action="person.register")
+    assert rec.object_id == str(person.pk)
+    assert person.name not in repr(rec.details)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"name": "赵\x07六"}, "name", "The name contains control or invisible characters."),
+        ({"name": "赵\x00六"}, "name", "Null characters are not allowed."),
+        ({"name": "赵" * 51}, "name", "Ensure this value has at most 50 characters (it has 51)."),
+        (
+            {"id_number": "430102199002300012"},
+            "id_number",
+            "The birth date 19900230 in the identity number does not exist.",
+        ),
+        ({"sex": "2"}, "sex", "The sex does not match the identity number."),
+        (
+            {"id_type": "03", "id_number": "E12345678"},
+            "sex",
+            "Sex is required for this document type.",
+        ),
+    ],
+)
+def test_bad_input_in_the_admin_gives_a_field_error_and_writes_nothing(
+    client, otp_login, superuser, fields, field, message
+):
+    from healthcard.models import Person
+
+    otp_login(client, superuser)
+    response = client.post(PERSON_ADD, add_post(**fields), HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors[field] == [message]
+    assert not Person.objects.exists()
+    assert not AuditRecord.objects.filter(action="person.register").exists()
+
+
+def test_duplicate_registration_in_the_admin_is_refused(client, otp_login, superuser, card):
+    from healthcard.models import Person
+
+    otp_login(client, superuser)
+    number = card.person.id_number
+    response = client.post(
+        PERSON_ADD, add_post(id_number=number.lower()), HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["id_number"] == [
+        "A person with this identity document is already registered."
+    ]
+    assert Person.objects.count() == 1
