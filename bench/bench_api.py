@@ -67,6 +67,7 @@ def prepare(var_dir: str) -> dict:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
 
     call_command("migrate", verbosity=0)
     from healthcard import cards, codes, terminals
@@ -86,7 +87,9 @@ def prepare(var_dir: str) -> dict:
         channel=Channel.COUNTER,
         institution=hospital,
     )
-    return {"masked": masked, "reveal": reveal, "code": codes.static_code(card)}
+    fixtures = {"masked": masked, "reveal": reveal, "code": codes.static_code(card)}
+    connection.close()  # only the workers' backends are measured
+    return fixtures
 
 
 def citizen_number(first17: str) -> str:
@@ -130,15 +133,46 @@ def run_wrk(path: str, seconds: int, connections: int, script: str | None = None
     cmd.append(f"http://127.0.0.1:{PORT}{path}")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": rps,
         "p50_ms": _ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1)),
         "p99_ms": _ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1)),
+        "requests": requests,
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def database_pids() -> list[int]:
+    """The PostgreSQL backends serving the benchmark database (the workers')."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME]
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _ms(value: str) -> float:
@@ -188,7 +222,15 @@ def main() -> None:
         ]
         for name, path, script in plan:
             run_wrk(path, 2, args.connections, script)  # warm-up: connections, caches
-            results[name] = run_wrk(path, args.seconds, args.connections, script)
+            app, db = worker_pids(server.pid), database_pids()
+            app_before, db_before = cpu_seconds(app), cpu_seconds(db)
+            result = run_wrk(path, args.seconds, args.connections, script)
+            done = max(result["requests"], 1)
+            # CPU per request does not depend on what else the machine is doing,
+            # unlike req/s on a shared 2-core machine: it is what sizing uses.
+            result["app_cpu_ms"] = (cpu_seconds(app) - app_before) * 1000 / done
+            result["db_cpu_ms"] = (cpu_seconds(db) - db_before) * 1000 / done
+            results[name] = result
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -202,18 +244,30 @@ def main() -> None:
     print(
         f"wrk: 2 threads, {args.connections} connections, {args.seconds} s per endpoint, loopback"
     )
-    print(f"{'endpoint':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    header = ["endpoint", "req/s", "p50 ms", "p99 ms", "app CPU ms", "db CPU ms", "non-2xx"]
+    print(f"{header[0]:<16}" + "".join(f"{h:>12}" for h in header[1:]))
     for name, r in results.items():
+        cells = [r["rps"], r["p50_ms"], r["p99_ms"], r["app_cpu_ms"], r["db_cpu_ms"]]
         print(
-            f"{name:<16}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['non_2xx']:>10}"
+            f"{name:<16}"
+            + "".join(f"{c:>12.1f}" for c in cells)
+            + f"{r['non_2xx']:>12}  {r['socket_errors']}"
         )
-    base = results["health"]["rps"]
+    base = results["health"]
     for name in ("verify", "verify+reveal"):
-        print(f"{name} / health throughput: {results[name]['rps'] / base:.2f}")
-    per_node = results["verify+reveal"]["rps"]
+        r = results[name]
+        print(
+            f"{name} / health: throughput {r['rps'] / base['rps']:.2f}, "
+            f"app CPU per request {r['app_cpu_ms'] / base['app_cpu_ms']:.1f}x"
+        )
+    # Sizing from CPU per request: a 2-core web node at 60 % target load has 1,200 ms
+    # of CPU per second to give; the database is sized separately.
+    worst = results["verify+reveal"]
+    app_nodes = 1000 * worst["app_cpu_ms"] / (2 * 1000 * 0.6)
+    db_cores = 1000 * worst["db_cpu_ms"] / 1000
     print(
-        f"2-core nodes for 1,000 verifications/s (with reveal, at 100 % load): "
-        f"{1000 / per_node:.1f}; at 60 % target load: {1000 / (per_node * 0.6):.1f}"
+        f"1,000 verifications/s (with reveal): {app_nodes:.1f} two-core web nodes at 60 % load "
+        f"(measured req/s alone: {1000 / worst['rps']:.0f}); database CPU {db_cores:.1f} cores"
     )
 
 
