@@ -9,6 +9,7 @@ Two failures are told apart, because they call for different actions:
 """
 
 import contextlib
+import socket
 
 from django.conf import settings
 from escpos import printer as escpos_printer
@@ -70,6 +71,8 @@ def send(printer: Printer, data: bytes, *, timeout: float | None = None) -> None
     device = _device(printer, timeout)
     try:
         device.open()
+        if printer.kind == PrinterKind.ESCPOS_NETWORK:
+            device.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if check:
             status = _read_status(device)
             if status & 0x08:  # bit 3: offline (cover open, paper out, error)
@@ -81,13 +84,17 @@ def send(printer: Printer, data: bytes, *, timeout: float | None = None) -> None
         _close(device)
         raise PrinterUnavailable(f"cannot reach printer at {_where(printer)}: {exc}") from exc
     try:
-        device._raw(data)
         if check:
             # The printer handles the query after everything before it: an answer means
-            # it received the whole job.
-            _read_status(device)
-        elif hasattr(device.device, "flush"):
-            device.device.flush()
+            # it received the whole job. One write, so the query does not wait for the
+            # job's acknowledgement (Nagle).
+            device._raw(data + STATUS_QUERY)
+            if not device.device.recv(1):
+                raise ConnectionError("printer closed the connection before confirming")
+        else:
+            device._raw(data)
+            if hasattr(device.device, "flush"):
+                device.device.flush()
     except (TimeoutError, OSError, EscposError) as exc:
         raise PrinterInterrupted(
             f"printer at {_where(printer)} stopped during the job: {exc}"

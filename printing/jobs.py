@@ -51,10 +51,10 @@ def _audit(action: str, job: PrintJob, *, by: Any = None, **details: Any) -> Non
 def enqueue(job: PrintJob) -> None:
     """Send the job to its institution's queue once the current transaction commits
     (a worker must never look for a job that is not yet visible)."""
-    from printing.tasks import print_job
+    from printing.tasks import send_print_job
 
     queue = queue_for(job.printer.institution.code)
-    transaction.on_commit(lambda: print_job.apply_async((job.pk,), queue=queue))
+    transaction.on_commit(lambda: send_print_job(job.pk, queue))
 
 
 def submit_print_job(

@@ -48,12 +48,15 @@ class RenderError(Exception):
 # --- QR --------------------------------------------------------------------------------
 
 
-def qr_matrix(text: str) -> list[list[bool]]:
-    """The QR symbol for `text` (EC level M) with its 4-module quiet zone included."""
+@functools.lru_cache(maxsize=64)
+def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
+    """The QR symbol for `text` (EC level M) with its 4-module quiet zone included.
+    Encoding (with the choice of the best mask) is most of a slip's rendering time, and
+    each renderer needs the symbol more than once: cached."""
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=QUIET_ZONE)
     qr.add_data(text.encode("utf-8"))
     qr.make(fit=True)
-    return qr.get_matrix()
+    return tuple(tuple(row) for row in qr.get_matrix())
 
 
 def qr_image(text: str, module_dots: int) -> Image.Image:

@@ -6,11 +6,37 @@ printing.jobs.enqueue), consumed by a worker at the hospital site:
 (acks_late, reject_on_worker_lost); runner.process makes printing at-most-once.
 """
 
+import logging
+from pathlib import Path
+
 from celery import shared_task
 from django.conf import settings
 
 from printing import runner
 from printing.models import Printer
+
+log = logging.getLogger(__name__)
+
+
+def ensure_embedded_broker() -> None:
+    """The file-system transport (the embedded default) fails when its folders are
+    missing; create them. Nothing to do for Redis or RabbitMQ."""
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return
+    for key, folder in settings.CELERY_BROKER_TRANSPORT_OPTIONS.items():
+        if key.endswith("_folder") or key.startswith("data_folder"):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def send_print_job(job_pk: int, queue: str) -> None:
+    """Publish a job to its queue. A broker that is down must not break the request
+    that made the job: the job stays `queued`, and the error is logged (the admin's
+    retry and `print_requeue` send it again)."""
+    try:
+        ensure_embedded_broker()
+        print_job.apply_async((job_pk,), queue=queue)
+    except Exception:
+        log.exception("could not queue print job %s on %s", job_pk, queue)
 
 
 def backoff(retries: int) -> int:

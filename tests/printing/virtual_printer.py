@@ -90,6 +90,12 @@ class VirtualPrinter:
                 if not chunk:
                     break
                 buffer += chunk
+                if behaviour == "drop" and answered and len(buffer) > self.drop_after:
+                    # gone before the job is complete (or before confirming it)
+                    with self.lock:
+                        self.partial.append(bytes(buffer))
+                    self._reset(conn)
+                    return
                 if buffer.endswith(STATUS_QUERY) and not (behaviour == "stall" and answered):
                     conn.sendall(OFFLINE if behaviour == "offline" else ONLINE)
                     answered = True
@@ -97,11 +103,6 @@ class VirtualPrinter:
                     with self.job_done:
                         self.partial.append(bytes(buffer))
                         self.job_done.notify_all()
-                if behaviour == "drop" and answered and len(buffer) > self.drop_after:
-                    with self.lock:
-                        self.partial.append(bytes(buffer))
-                    self._reset(conn)
-                    return
         except OSError:
             return
         conn.close()

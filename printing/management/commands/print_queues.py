@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from printing.models import Printer, queue_for
+from printing.tasks import ensure_embedded_broker
 
 
 class Command(BaseCommand):
@@ -11,6 +12,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
+        ensure_embedded_broker()  # the worker started with these queues needs the folders
         codes = (
             Printer.objects.filter(is_active=True)
             .values_list("institution__code", flat=True)
