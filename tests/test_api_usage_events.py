@@ -145,6 +145,22 @@ def test_scan_time_in_the_future_or_too_old_is_invalid(terminal, card, delta):
     assert not UsageEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "at",
+    [
+        "0001-01-01T00:00:00",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "2026-13-01T00:00:00Z",
+        "yesterday",
+    ],
+)
+def test_impossible_scan_times_are_invalid_not_errors(terminal, at):
+    body = upload(terminal, [scan("x", at=None) | {"scanned_at": at}]).json()
+    assert body["results"][0]["status"] == "invalid"
+    assert "scanned_at" in body["results"][0]["error"]["fields"]
+
+
 def test_batch_over_500_is_413(terminal, db):
     events = [scan("x") for _ in range(501)]
     response = upload(terminal, events)

@@ -84,10 +84,21 @@ class VerifyResponseSerializer(serializers.Serializer):
 
 
 # --- Usage events -------------------------------------------------------------------
+class ScanTimeField(serializers.DateTimeField):
+    """DRF raises OverflowError (a 500) for times that do not fit once converted, such
+    as 0001-01-01T00:00 in China Standard Time; refuse them as invalid instead."""
+
+    def to_internal_value(self, value):
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            raise serializers.ValidationError(_("The time is out of range.")) from None
+
+
 class UsageEventSerializer(serializers.Serializer):
     uuid = serializers.UUIDField(help_text=_("Chosen by the terminal; unique per terminal."))
     code = serializers.CharField(max_length=CODE_MAX)
-    scanned_at = serializers.DateTimeField()
+    scanned_at = ScanTimeField()
     care_step = serializers.ChoiceField(choices=CareStep.choices)
     department = serializers.CharField(max_length=50, required=False, allow_blank=True)
     channel = serializers.ChoiceField(choices=TerminalKind.choices, required=False)
