@@ -15,6 +15,7 @@ writes an audit row in the same transaction, with job, card and printer IDs only
 import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -67,6 +68,8 @@ def submit_print_job(
 ) -> tuple[PrintJob, bool]:
     """Queue `copies` slips of `card` on `printer`. The same `idempotency_key` always
     returns the one job made for it (created=False), however many requests race.
+    `requested_by`: a user (stored on the job), or any actor healthcard.audit accepts
+    (a terminal, "command:…"), recorded in the audit row.
 
     Refuses (PrintError): an inactive printer, copies outside 1..10, a card that is not
     active, an empty key, and a key already used for a different card or printer."""
@@ -88,7 +91,8 @@ def submit_print_job(
                 card=card,
                 printer=printer,
                 copies=copies,
-                requested_by=requested_by,
+                # a terminal or a command may ask too: the audit row names it
+                requested_by=requested_by if isinstance(requested_by, get_user_model()) else None,
                 idempotency_key=key,
             )
             _audit("print.submit", job, by=requested_by, copies=copies)

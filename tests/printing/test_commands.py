@@ -61,3 +61,30 @@ def test_pdf_test_page_is_stored(pdf_printer, settings):
     result = run("print_test_page", str(pdf_printer.pk), "--now")
     assert "print-jobs/" in result
     assert list((settings.MEDIA_ROOT / "print-jobs").rglob("*.pdf"))
+
+
+def test_print_requeue_sends_old_queued_jobs_again(card, network_printer, monkeypatch):
+    from printing import jobs
+    from printing.models import PrintJob
+
+    job, _ = jobs.submit_print_job(card, network_printer, requested_by=None, idempotency_key="r")
+    sent = []
+    monkeypatch.setattr(
+        "printing.management.commands.print_requeue.send_print_job",
+        lambda pk, queue: sent.append((pk, queue)),
+    )
+    assert run("print_requeue") == "0 job(s) sent again."
+    PrintJob.objects.filter(pk=job.pk).update(updated_at=job.created_at.replace(year=2020))
+    assert run("print_requeue", "--minutes", "10") == "1 job(s) sent again."
+    assert sent == [(job.pk, network_printer.queue_name)]
+
+
+def test_broker_down_leaves_the_job_queued_and_logs(card, network_printer, monkeypatch, caplog):
+    from printing import tasks
+
+    def down(*args, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(tasks.print_job, "apply_async", down)
+    tasks.send_print_job(1, "print.x")  # does not raise
+    assert "could not queue print job 1" in caplog.text

@@ -182,3 +182,11 @@ def test_audit_details_hold_no_personal_data(card, network_printer, clerk):
         assert person.name not in text
         assert person.id_number not in text
         assert card.ehc_id not in text
+
+
+def test_a_non_user_requester_is_audited_not_stored(card, network_printer):
+    job, created = jobs.submit_print_job(
+        card, network_printer, requested_by="terminal:7", idempotency_key="t-1"
+    )
+    assert created and job.requested_by is None
+    assert AuditRecord.objects.get(action="print.submit").actor == "terminal:7"
