@@ -178,15 +178,33 @@ def register_and_issue(
     ip: str | None = None,
 ) -> tuple[Card, bool]:
     """Register the person if new and issue their card; for a known identity return
-    the existing card. Returns (card, created)."""
+    the existing card. Returns (card, created).
+
+    Also when the same identity is being registered concurrently (a terminal retrying
+    a request that timed out): the one that loses the race on the unique constraint
+    returns the winner's card instead of refusing a duplicate."""
     data = clean_person_data(data)
     with transaction.atomic():
         person = find_person(data.id_type, data.id_number)
-        if person is not None and hasattr(person, "card"):
-            return person.card, False
         if person is None:
-            person = register_person(data, actor=by, ip=ip)
-        return issue_card(person, channel=channel, institution=institution, by=by, ip=ip), True
+            try:
+                person = register_person(data, actor=by, ip=ip)
+            except ValidationError:
+                # Registered by a concurrent call since find_person looked (its
+                # savepoint was rolled back, so this transaction can go on).
+                person = find_person(data.id_type, data.id_number)
+                if person is None:
+                    raise
+        existing = Card.objects.filter(person=person).first()
+        if existing is not None:
+            return existing, False
+        try:
+            card = issue_card(person, channel=channel, institution=institution, by=by, ip=ip)
+        except CardError as exc:
+            if exc.code != "already_issued":
+                raise
+            return Card.objects.get(person=person), False
+        return card, True
 
 
 def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None = None) -> Card:
