@@ -367,3 +367,48 @@ def test_issuing_through_an_unknown_channel_is_refused(hospital, channel):
     assert exc_info.value.code == "channel"
     assert exc_info.value.message == "Unknown application channel."
     assert counts() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_of_one_identity_return_one_card(hospital):
+    """A terminal retrying a timed-out registration while the first is still running
+    gets the same card, not a 'duplicate registration' error."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (DATABASE_URL)")
+    from healthcard import keys
+
+    keys.root_key()  # made once per platform, before any traffic
+    number = make_id_number(seq=777)
+    threads_n = 4
+    barrier = threading.Barrier(threads_n, timeout=30)
+    results: list = []
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            barrier.wait()
+            results.append(
+                cards.register_and_issue(
+                    person_data(number), channel=Channel.INSTITUTION, institution=hospital
+                )
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=register) for _ in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({card.pk for card, _created in results}) == 1
+    assert sorted(created for _card, created in results) == [False] * (threads_n - 1) + [True]
+    assert Person.objects.count() == 1
+    assert audit.verify()[1] is None
