@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import schemathesis
+from django.contrib.staticfiles import finders
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -108,6 +109,8 @@ def test_docs_page_loads_its_assets_locally(db):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
     assert APIClient().get("/api/redoc/").status_code == 200
+    for asset in ["swagger-ui-dist/swagger-ui-bundle.js", "redoc/bundles/redoc.standalone.js"]:
+        assert finders.find(f"drf_spectacular_sidecar/{asset}"), asset
 
 
 @pytest.fixture
