@@ -259,7 +259,9 @@ def parse(text: Any) -> ParsedCode:
             text = bytes(text).decode("ascii")
         except UnicodeDecodeError:
             raise Rejected(Reason.MALFORMED) from None
-    if not isinstance(text, str) or len(text) > MAX_TEXT_LENGTH:
+    if not isinstance(text, str) or len(text) > MAX_TEXT_LENGTH or not text.isascii():
+        # Every valid code is ASCII; refusing anything else here also keeps Unicode
+        # digits that regex classes accept away from the ASCII-only decoding below.
         raise Rejected(Reason.MALFORMED)
     fast = _fast_parse(text)
     if fast is not None:

@@ -128,12 +128,6 @@ def test_card_state_reasons(terminal, card, change, reason):
     assert response.json()["error"]["code"] == reason
 
 
-@pytest.mark.xfail(
-    raises=UnicodeEncodeError,
-    strict=False,
-    reason="healthcard.offline.parse encodes the signed part as ASCII without checking "
-    "(reported to the codes helper); the API must answer 422 malformed, never 500",
-)
 def test_non_ascii_in_a_well_formed_code_is_422_malformed(terminal, card):
     parts = codes.static_code(card).split(":")
     parts[3] = "ÿ"
