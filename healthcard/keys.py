@@ -112,18 +112,13 @@ class KeyManagementError(Exception):
 
 
 ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION)
-# How long printed static codes signed by a retired signing key keep verifying (the
-# key's not_after is set to retirement + this); see docs/keys.md.
-DEFAULT_RETIRED_SIGNING_KEY_DAYS = 5 * 365
 # A retired protection key stays usable just long enough for dynamic codes in flight.
 RETIRED_PROTECTION_GRACE = datetime.timedelta(hours=1)
 
 
 def retired_signing_key_grace() -> datetime.timedelta:
-    days = getattr(
-        settings, "HEALTHCARD_RETIRED_SIGNING_KEY_DAYS", DEFAULT_RETIRED_SIGNING_KEY_DAYS
-    )
-    return datetime.timedelta(days=int(days))
+    """The key's not_after is set to retirement + this (settings, docs/keys.md)."""
+    return datetime.timedelta(days=settings.HEALTHCARD_RETIRED_SIGNING_KEY_DAYS)
 
 
 def generate(purpose: str, algorithm: str | None = None) -> tuple[str, bytes, bytes]:

@@ -37,6 +37,8 @@ _INSTITUTION_ADMIN = [
     "healthcard.view_institution",
     "healthcard.view_auditrecord",
     "healthcard.view_terminal",
+    "healthcard.view_usageevent",
+    "healthcard.view_cardlink",
     "healthcard.add_terminal",
     "healthcard.change_terminal",
     "printing.add_printer",

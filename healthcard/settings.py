@@ -33,14 +33,17 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -254,13 +257,17 @@ CELERY_TASK_IGNORE_RESULT = True
 # --- Platform -------------------------------------------------------------------------
 # Organisation code of this card-management platform (national dynamic-code ORGCODE).
 HEALTHCARD_ORG_CODE = env_str("HEALTHCARD_ORG_CODE", "4300A0001")
-HEALTHCARD_DYNAMIC_CODE_SECONDS = env_int("HEALTHCARD_DYNAMIC_CODE_SECONDS", 60)
+HEALTHCARD_DYNAMIC_CODE_SECONDS = env_int("HEALTHCARD_DYNAMIC_CODE_SECONDS", 60, minimum=10)
 HEALTHCARD_SIGNING_ALGORITHM = env_str("HEALTHCARD_SIGNING_ALGORITHM", "ed25519")
 # How many independent hash chains the audit log keeps (see docs/audit.md).
-HEALTHCARD_AUDIT_PARTITIONS = env_int("HEALTHCARD_AUDIT_PARTITIONS", 16)
+HEALTHCARD_AUDIT_PARTITIONS = env_int("HEALTHCARD_AUDIT_PARTITIONS", 16, minimum=1)
+# How long printed static codes signed by a retired signing key keep verifying
+# (docs/keys.md): printed cards outlive key rotations.
+HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
+    "HEALTHCARD_RETIRED_SIGNING_KEY_DAYS", 5 * 365, minimum=1
+)
 # "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
 HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
-HEALTHCARD_CJK_FONT = env_str("HEALTHCARD_CJK_FONT", "")
 
 LOGGING = {
     "version": 1,
