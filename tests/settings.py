@@ -13,3 +13,8 @@ os.environ.setdefault("HEALTHCARD_SMS_BACKEND", "outbox")
 from healthcard.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests assert on the English source messages; Simplified Chinese, the production
+# default, is checked explicitly (tests/test_i18n.py, and the browser tests, which send
+# Accept-Language: zh-CN like a resident's phone).
+LANGUAGE_CODE = "en"
