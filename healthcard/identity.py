@@ -149,7 +149,10 @@ def normalise_name(raw: str) -> str:
     # The separators alone ("·", "-", "...") are not a name.
     if not _NAME_CHARS.match(name) or not re.search(f"[{_HAN}A-Za-z\u00c0-\u024f]", name):
         raise ValidationError(
-            _("A name may contain Chinese characters, Latin letters and the middle dot (·) only."),
+            _(
+                "A name may contain Chinese characters, Latin letters, the middle dot (·), "
+                "spaces, hyphens and apostrophes only."
+            ),
             code="invalid",
         )
     return name

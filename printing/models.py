@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class PrinterKind(models.TextChoices):
@@ -121,7 +122,7 @@ class JobStatus(models.TextChoices):
     SENDING = "sending", _("Sending")
     PRINTED = "printed", _("Printed")
     FAILED = "failed", _("Failed")
-    CANCELLED = "cancelled", _("Cancelled")
+    CANCELLED = "cancelled", pgettext_lazy("print job", "Cancelled")
 
 
 def new_idempotency_key() -> str:

@@ -379,7 +379,9 @@ def test_name_over_50_characters_is_refused():
 )
 def test_names_with_digits_symbols_or_other_scripts_are_refused(raw):
     assert_name_refused(
-        raw, "A name may contain Chinese characters, Latin letters and the middle dot (·) only."
+        raw,
+        "A name may contain Chinese characters, Latin letters, the middle dot (·), "
+        "spaces, hyphens and apostrophes only.",
     )
 
 

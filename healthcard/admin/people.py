@@ -116,7 +116,7 @@ class PersonAdmin(InstitutionScopedAdmin):
     inlines = [GuardianshipInline]
     readonly_fields = ["master_index", "created_at", "updated_at"]
 
-    @admin.display(description=_("name"))
+    @admin.display(description=_("full name"))
     def masked_name(self, obj):
         return obj.masked_name
 

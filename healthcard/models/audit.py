@@ -18,7 +18,7 @@ class AuditRecord(models.Model):
     object_type = models.CharField(_("object type"), max_length=40, blank=True, editable=False)
     object_id = models.CharField(_("object"), max_length=80, blank=True, editable=False)
     institution = models.CharField(_("institution"), max_length=22, blank=True, editable=False)
-    ip = models.GenericIPAddressField(_("from"), null=True, blank=True, editable=False)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True, editable=False)
     result = models.CharField(_("result"), max_length=20, default="ok", editable=False)
     details = models.JSONField(_("details"), default=dict, blank=True, editable=False)
     prev_hash = models.CharField(max_length=64, editable=False)

@@ -40,7 +40,7 @@ class Card(models.Model):
         _("issue sequence"), default=1, help_text=_("Increases each time a lost card is replaced.")
     )
     seq_issued_at = models.DateTimeField(_("current issue date"))
-    channel = models.CharField(_("channel"), max_length=1, choices=Channel.choices)
+    channel = models.CharField(_("application channel"), max_length=1, choices=Channel.choices)
     institution = models.ForeignKey(
         "healthcard.Institution",
         on_delete=models.PROTECT,

@@ -19,7 +19,7 @@ class Person(models.Model):
     master_index = models.CharField(
         _("master index ID"), max_length=64, unique=True, default=new_master_index, editable=False
     )
-    name = models.CharField(_("name"), max_length=50)
+    name = models.CharField(_("full name"), max_length=50)
     id_type = models.CharField(_("ID type"), max_length=2, choices=IdType.CHOICES)
     id_number_enc = models.BinaryField(editable=False)
     identity_index = models.CharField(max_length=64, unique=True, editable=False)
