@@ -156,7 +156,7 @@ def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verificati
         seen = {"ehc_id": code.ehc_id, "kind": code.kind, "kid": code.kid}
         if code.kind == "dynamic":
             _check_validity(code)
-        card = Card.objects.filter(ehc_id=code.ehc_id).first()
+        card = Card.objects.select_related("person").filter(ehc_id=code.ehc_id).first()
         if card is None:
             raise Rejected(Reason.UNKNOWN_CARD, **seen)
         if card.status == CardStatus.CANCELLED:
