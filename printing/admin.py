@@ -7,8 +7,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from healthcard.admin.base import InstitutionScopedAdmin, staff_institution
-from healthcard.models import Institution
+from healthcard.admin.base import InstitutionScopedAdmin
 from printing import jobs
 from printing.models import Printer, PrintJob, queue_for
 
@@ -41,15 +40,6 @@ class PrinterAdmin(InstitutionScopedAdmin):
         (_("Test page"), {"fields": ["last_test_at", "last_test_result", "created_at"]}),
     ]
     actions = ["send_test_page"]
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "institution":
-            institution = staff_institution(request.user)
-            if institution is not None:
-                kwargs["queryset"] = Institution.objects.filter(
-                    pk=institution.pk if institution else None
-                )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.action(description=_("Send a test page"), permissions=["change"])
     def send_test_page(self, request, queryset):

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from healthcard.admin.base import staff_institution
+from healthcard.admin.base import InstitutionScopedAdmin
 from healthcard.models import AuditRecord
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(InstitutionScopedAdmin):
     """Read-only: the audit log is appended to by domain code only."""
 
     list_display = ["at", "actor", "action", "object_type", "object_id", "institution", "result"]
@@ -13,14 +13,8 @@ class AuditRecordAdmin(admin.ModelAdmin):
     search_fields = ["=object_id", "=actor"]
     date_hierarchy = "at"
 
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        institution = staff_institution(request.user)
-        if institution is None:
-            return qs
-        if institution is False:
-            return qs.none()
-        return qs.filter(institution=institution.code)
+    def scope_filter(self, institution) -> dict:
+        return {"institution": institution.code}  # records keep the code, not a key
 
     def has_add_permission(self, request):
         return False

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from healthcard.models import Role
+from healthcard.models import Institution, Role
 
 
 def staff_institution(user):
@@ -27,6 +27,10 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
 
     institution_path = "institution"
 
+    def scope_filter(self, institution) -> dict:
+        """Lookup keeping the objects of `institution`."""
+        return {self.institution_path: institution.pk}
+
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         institution = staff_institution(request.user)
@@ -34,7 +38,17 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
             return qs
         if institution is False:
             return qs.none()
-        return qs.filter(**{self.institution_path: institution.pk}).distinct()
+        return qs.filter(**self.scope_filter(institution)).distinct()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # New objects can only be made for the user's own institution.
+        if db_field.name == "institution":
+            institution = staff_institution(request.user)
+            if institution is False:
+                kwargs["queryset"] = Institution.objects.none()
+            elif institution is not None:
+                kwargs["queryset"] = Institution.objects.filter(pk=institution.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_object(self, request, object_id, from_field=None):
         # Django's admin answers a missing object with a redirect and a "does not exist"

@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from healthcard import audit, terminals
-from healthcard.admin.base import InstitutionScopedAdmin, staff_institution
-from healthcard.models import CardLink, Institution, Scope, Terminal, UsageEvent
+from healthcard.admin.base import InstitutionScopedAdmin
+from healthcard.models import CardLink, Scope, Terminal, UsageEvent
 
 
 class TerminalForm(forms.ModelForm):
@@ -47,15 +47,6 @@ class TerminalAdmin(InstitutionScopedAdmin):
         if obj is not None:
             fields += ["token_prefix", "is_active", "created_at", "disabled_at", "last_used_at"]
         return fields
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "institution":
-            institution = staff_institution(request.user)
-            if institution is False:
-                kwargs["queryset"] = Institution.objects.none()
-            elif institution is not None:
-                kwargs["queryset"] = Institution.objects.filter(pk=institution.pk)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None):
         return False  # usage events refer to terminals: disable them instead

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -77,6 +78,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = BodyTooLarge()
+    elif isinstance(exc, DjangoValidationError):
+        # The domain's identity and number rules, field by field.
+        exc = ApiError(
+            400,
+            "invalid",
+            _("Some fields are missing or invalid."),
+            fields=django_validation_fields(exc),
+        )
     if not isinstance(exc, exceptions.APIException):
         return None
 

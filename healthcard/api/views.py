@@ -433,13 +433,6 @@ class CardsView(ApiView):
                 by=self.terminal,
                 ip=self.client_ip(),
             )
-        except DjangoValidationError as exc:
-            raise ApiError(
-                400,
-                "invalid",
-                _("Some fields are missing or invalid."),
-                fields=django_validation_fields(exc),
-            ) from None
         except cards.CardError as exc:
             raise ApiError(409, exc.code, exc.message) from None
         return Response(
@@ -556,13 +549,6 @@ class CardLinkView(ApiView):
                 by=self.terminal,
                 ip=self.client_ip(),
             )
-        except DjangoValidationError as exc:
-            raise ApiError(
-                400,
-                "invalid",
-                _("Some fields are missing or invalid."),
-                fields=django_validation_fields(exc),
-            ) from None
         except links.LinkError as exc:
             raise ApiError(409, exc.code, exc.message) from None
         return Response(
