@@ -104,7 +104,9 @@ def record(
     **details: Any,
 ) -> AuditRecord:
     """Append one audit entry. `details` must hold no personal data in clear."""
-    with transaction.atomic():
+    # Part of the caller's transaction when there is one (no savepoint: if the record
+    # cannot be written, the change it describes must not be committed either).
+    with transaction.atomic(savepoint=False):
         head = _lock_a_head(settings.HEALTHCARD_AUDIT_PARTITIONS)
         rec = AuditRecord(
             partition=head.partition,
