@@ -97,15 +97,23 @@ def find_person(id_type: str, id_number: str) -> Person | None:
     return Person.objects.filter(identity_index=index).first()
 
 
-def register_person(data: PersonData, *, actor: Any = None, ip: str | None = None) -> Person:
-    """Create a person after validation. Refuses a second registration of the same
-    identity with a ValidationError on id_number."""
+def register_person(
+    data: PersonData,
+    *,
+    actor: Any = None,
+    institution: Institution | None = None,
+    ip: str | None = None,
+) -> Person:
+    """Create a person after validation, registered by `institution` (None for online
+    self-service). Refuses a second registration of the same identity with a
+    ValidationError on id_number."""
     data = clean_person_data(data)
     person = Person(
         name=data.name,
         sex=data.sex,
         birth_date=data.birth_date,
         nation=data.nation,
+        registered_by=institution,
     )
     person.set_identity(data.id_type, data.id_number)
     person.phone = data.phone
@@ -113,7 +121,7 @@ def register_person(data: PersonData, *, actor: Any = None, ip: str | None = Non
     try:
         with transaction.atomic():
             person.save()
-            audit.record("person.register", actor=actor, obj=person, ip=ip)
+            audit.record("person.register", actor=actor, obj=person, institution=institution, ip=ip)
     except IntegrityError:
         if Person.objects.filter(identity_index=person.identity_index).exists():
             raise ValidationError(
@@ -188,7 +196,7 @@ def register_and_issue(
         person = find_person(data.id_type, data.id_number)
         if person is None:
             try:
-                person = register_person(data, actor=by, ip=ip)
+                person = register_person(data, actor=by, institution=institution, ip=ip)
             except ValidationError:
                 # Registered by a concurrent call since find_person looked (its
                 # savepoint was rolled back, so this transaction can go on).

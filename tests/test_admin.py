@@ -486,6 +486,25 @@ def test_person_registered_in_the_admin_is_validated_encrypted_and_audited(
     assert person.name not in repr(rec.details)
 
 
+def test_person_registered_without_a_card_stays_visible_to_its_institution_only(
+    client, otp_login, supervisor, outsider
+):
+    from healthcard.models import Person
+
+    otp_login(client, supervisor)
+    response = client.post(PERSON_ADD, add_post(id_number=make_id_number(seq=555)))
+    assert response.status_code == 302
+    person = Person.objects.get()
+    assert person.registered_by == supervisor.staff_profile.institution
+    assert client.get(f"{PERSON_ADD[: -len('add/')]}{person.pk}/change/").status_code == 200
+    rec = AuditRecord.objects.get(action="person.register")
+    assert rec.institution == supervisor.staff_profile.institution.code
+
+    client.logout()
+    otp_login(client, outsider)
+    assert client.get(f"{PERSON_ADD[: -len('add/')]}{person.pk}/change/").status_code == 404
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Q
 
 from healthcard.admin.base import InstitutionScopedAdmin
 from healthcard.models import AuditRecord
@@ -13,8 +14,8 @@ class AuditRecordAdmin(InstitutionScopedAdmin):
     search_fields = ["=object_id", "=actor"]
     date_hierarchy = "at"
 
-    def scope_filter(self, institution) -> dict:
-        return {"institution": institution.code}  # records keep the code, not a key
+    def scope_filter(self, institution) -> Q:
+        return Q(institution=institution.code)  # records keep the code, not a key
 
     def has_add_permission(self, request):
         return False

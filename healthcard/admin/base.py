@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -27,9 +28,9 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
 
     institution_path = "institution"
 
-    def scope_filter(self, institution) -> dict:
+    def scope_filter(self, institution) -> Q:
         """Lookup keeping the objects of `institution`."""
-        return {self.institution_path: institution.pk}
+        return Q(**{self.institution_path: institution.pk})
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -38,7 +39,7 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
             return qs
         if institution is False:
             return qs.none()
-        return qs.filter(**self.scope_filter(institution)).distinct()
+        return qs.filter(self.scope_filter(institution)).distinct()
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # New objects can only be made for the user's own institution.

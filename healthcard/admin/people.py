@@ -1,10 +1,11 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from healthcard import audit, cards
-from healthcard.admin.base import InstitutionScopedAdmin
+from healthcard.admin.base import InstitutionScopedAdmin, staff_institution
 from healthcard.cards import PersonData, clean_person_data
 from healthcard.identity import IdType, normalise_id_number
 from healthcard.models import Guardianship, Person
@@ -101,6 +102,11 @@ class GuardianshipInline(admin.TabularInline):
 @admin.register(Person)
 class PersonAdmin(InstitutionScopedAdmin):
     institution_path = "card__institution"
+
+    def scope_filter(self, institution) -> Q:
+        # A person registered here but not (yet) given a card belongs here too.
+        return super().scope_filter(institution) | Q(registered_by=institution.pk)
+
     form = PersonForm
     list_display = [
         "masked_name",
@@ -157,11 +163,15 @@ class PersonAdmin(InstitutionScopedAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def save_model(self, request, obj, form, change):
+        institution = staff_institution(request.user) or None
+        if not change:
+            obj.registered_by = institution
         super().save_model(request, obj, form, change)
         audit.record(
             "person.change" if change else "person.register",
             actor=request.user,
             obj=obj,
+            institution=institution or obj.registered_by,
             ip=request.META.get("REMOTE_ADDR"),
             fields=sorted(form.changed_data),
         )

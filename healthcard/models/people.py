@@ -29,6 +29,16 @@ class Person(models.Model):
     phone_enc = models.BinaryField(null=True, editable=False)
     phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     address_enc = models.BinaryField(null=True, editable=False)
+    registered_by = models.ForeignKey(
+        "healthcard.Institution",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        verbose_name=_("registering institution"),
+        help_text=_("Where the person was registered; empty for online self-service."),
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
