@@ -31,6 +31,10 @@ _SUPERVISOR = [
 ]
 _INSTITUTION_ADMIN = [
     *_SUPERVISOR,
+    # Staff accounts of their own institution (StaffUserAdmin limits what they grant).
+    "auth.view_user",
+    "auth.add_user",
+    "auth.change_user",
     "healthcard.view_staffprofile",
     "healthcard.add_staffprofile",
     "healthcard.change_staffprofile",

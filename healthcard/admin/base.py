@@ -18,6 +18,18 @@ def staff_institution(user):
     return profile.institution
 
 
+def limit_institution_field(db_field, request, kwargs: dict) -> None:
+    """New objects can only be made for the user's own institution: narrow the choices
+    of an `institution` foreign key accordingly."""
+    if db_field.name != "institution":
+        return
+    institution = staff_institution(request.user)
+    if institution is False:
+        kwargs["queryset"] = Institution.objects.none()
+    elif institution is not None:
+        kwargs["queryset"] = Institution.objects.filter(pk=institution.pk)
+
+
 class InstitutionScopedAdmin(admin.ModelAdmin):
     """Limits the list and every object view to the user's institution.
 
@@ -42,13 +54,7 @@ class InstitutionScopedAdmin(admin.ModelAdmin):
         return qs.filter(self.scope_filter(institution)).distinct()
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        # New objects can only be made for the user's own institution.
-        if db_field.name == "institution":
-            institution = staff_institution(request.user)
-            if institution is False:
-                kwargs["queryset"] = Institution.objects.none()
-            elif institution is not None:
-                kwargs["queryset"] = Institution.objects.filter(pk=institution.pk)
+        limit_institution_field(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_object(self, request, object_id, from_field=None):

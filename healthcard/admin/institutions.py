@@ -1,9 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
-from healthcard.admin.base import InstitutionScopedAdmin
-from healthcard.models import Institution, StaffProfile
+from healthcard import audit
+from healthcard.admin.base import (
+    InstitutionScopedAdmin,
+    limit_institution_field,
+    staff_institution,
+)
+from healthcard.models import Institution, Role, StaffProfile
+from healthcard.roles import assign_role
 
 
 @admin.register(Institution)
@@ -16,9 +23,23 @@ class InstitutionAdmin(InstitutionScopedAdmin):
 
 
 class StaffProfileInline(admin.StackedInline):
+    """Institution and role of a staff user. Who may grant what: an institution
+    administrator staffs only their own institution and cannot make province
+    administrators; province administrators and superusers can do both."""
+
     model = StaffProfile
     can_delete = False
+    min_num = 1
     extra = 0
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        limit_institution_field(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role" and staff_institution(request.user) is not None:
+            kwargs["choices"] = [c for c in Role.choices if c[0] != Role.PROVINCE_ADMIN]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
 User = get_user_model()
@@ -27,10 +48,55 @@ admin.site.unregister(User) if admin.site.is_registered(User) else None
 
 @admin.register(User)
 class StaffUserAdmin(InstitutionScopedAdmin, UserAdmin):
+    """Staff accounts. Only superusers see superuser flags, groups and raw
+    permissions; everyone else manages accounts through the role, which decides the
+    group (healthcard.roles.assign_role)."""
+
     institution_path = "staff_profile__institution"
     inlines = [StaffProfileInline]
     list_display = ["username", "staff_institution", "staff_role", "is_staff", "is_active"]
     list_filter = ["is_staff", "is_active", "staff_profile__role", "staff_profile__institution"]
+    limited_fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Status"), {"fields": ("is_active", "last_login", "date_joined")}),
+    )
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if not request.user.is_superuser:
+            qs = qs.exclude(is_superuser=True)
+        return qs
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not request.user.is_superuser:
+            return self.limited_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ["last_login", "date_joined"]
+
+    def get_inline_instances(self, request, obj=None):
+        # A superuser account needs no staff profile.
+        if obj is not None and obj.is_superuser:
+            return []
+        return super().get_inline_instances(request, obj)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        profile = getattr(form.instance, "staff_profile", None)
+        if profile is not None:
+            assign_role(form.instance, profile.institution, profile.role)
+            audit.record(
+                "staff.role",
+                actor=request.user,
+                obj=form.instance,
+                institution=profile.institution,
+                ip=request.META.get("REMOTE_ADDR"),
+                role=profile.role,
+            )
 
     @admin.display(description=StaffProfile._meta.get_field("institution").verbose_name)
     def staff_institution(self, obj):
