@@ -30,6 +30,7 @@ from healthcard.offline import (
     parse,
     static_prefix,
 )
+from healthcard.prepared import PreparedQuery
 
 __all__ = [
     "CodeError",
@@ -108,9 +109,21 @@ def dynamic_code(
 
 _verifiers: dict[tuple[str, str, bytes], KeyInfo] = {}
 
+# Every online verification runs these two lookups: compiled once (healthcard.prepared),
+# read fresh each time. Both are on unique columns, so no ORDER BY (.first() would add
+# one, and compiling Key.Meta.ordering was a noticeable part of the CPU).
+_KEY_BY_KID = PreparedQuery(
+    lambda kid: Key.objects.filter(kid=kid, purpose=KeyPurpose.CODE_SIGNING).order_by()[:1],
+    "\x00kid",
+)
+_CARD_BY_EHC_ID = PreparedQuery(
+    lambda ehc_id: Card.objects.select_related("person").filter(ehc_id=ehc_id).order_by()[:1],
+    "\x00ehc_id",
+)
+
 
 def _key_info(kid: str) -> KeyInfo | None:
-    key = Key.objects.filter(kid=kid, purpose=KeyPurpose.CODE_SIGNING).first()
+    key = _KEY_BY_KID.first(kid)
     if key is None:
         return None
     public = bytes(key.public_key)
@@ -156,7 +169,7 @@ def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verificati
         seen = {"ehc_id": code.ehc_id, "kind": code.kind, "kid": code.kid}
         if code.kind == "dynamic":
             _check_validity(code)
-        card = Card.objects.select_related("person").filter(ehc_id=code.ehc_id).first()
+        card = _CARD_BY_EHC_ID.first(code.ehc_id)
         if card is None:
             raise Rejected(Reason.UNKNOWN_CARD, **seen)
         if card.status == CardStatus.CANCELLED:
