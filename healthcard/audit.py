@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from healthcard.models import AuditChainHead, AuditRecord
+from healthcard.prepared import PreparedQuery
 
 GENESIS = "0" * 64
 
@@ -70,6 +71,18 @@ def _hash(rec: AuditRecord) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# Every audited reveal runs this: compiled once (healthcard.prepared), and always
+# executed inside record()'s transaction, as SELECT ... FOR UPDATE must be.
+_FREE_HEAD = PreparedQuery(
+    lambda partitions: (
+        AuditChainHead.objects.select_for_update(skip_locked=True)
+        .filter(partition__lt=partitions)
+        .order_by("?")[:1]
+    ),
+    32123,  # a placeholder within the column's range (the ORM drops impossible filters)
+)
+
+
 def _lock_a_head(partitions: int) -> AuditChainHead:
     """Lock and return one chain head, preferring any that nobody else holds.
 
@@ -78,12 +91,7 @@ def _lock_a_head(partitions: int) -> AuditChainHead:
     never waits while holding a head: two such transactions cannot deadlock, and a
     writer takes a free chain rather than queueing behind a busy one. Only when every
     head is busy (or not created yet) does it wait, holding none."""
-    head = (
-        AuditChainHead.objects.select_for_update(skip_locked=True)
-        .filter(partition__lt=partitions)
-        .order_by("?")
-        .first()
-    )
+    head = _FREE_HEAD.first(partitions)
     if head is not None:
         return head
     AuditChainHead.objects.bulk_create(
