@@ -14,6 +14,7 @@ cached.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, router
@@ -21,24 +22,40 @@ from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    connection: Any  # the DatabaseWrapper it was compiled for
+    sql: str
+    params: list
+    positions: list[int]  # where each placeholder's value goes in params
+    compiler: Any
+    converters: dict  # what compiler.results_iter() would work out on every call
+    model: type[Model]
+    start: int  # the model's columns in a row: row[start:end]
+    end: int
+    init_list: list[str]
+    populators: list  # select_related
+
+
 class PreparedQuery:
     """`PreparedQuery(build, *placeholders)`: `build(*placeholders)` returns the
     queryset; each placeholder must appear exactly once among the compiled SQL
-    parameters (use values no real call passes, of the field's type). Then
-    `instances(*values)` runs the same SQL with `values` in the placeholders' places.
+    parameters (use values no real call passes, of the field's type and within its
+    range, since the ORM drops filters that cannot match). Then `instances(*values)`
+    runs the same SQL with `values` in the placeholders' places.
 
     For querysets of model instances (select_related allowed, no annotations,
-    no prefetch_related, no known related objects)."""
+    no prefetch_related, no composite keys)."""
 
     def __init__(self, build: Callable[..., QuerySet], *placeholders: Any):
         self._build = build
         self._placeholders = placeholders
         self._model = build(*placeholders).model  # for the router; builds, runs nothing
-        # alias -> (connection wrapper, compiled state); recompiled when the wrapper
-        # changes (another thread's connection), so a compiler is never shared.
-        self._compiled: dict[str, tuple[Any, tuple]] = {}
+        # One per alias, recompiled when the connection wrapper changes (another
+        # thread's connection), so a compiler is never shared between threads.
+        self._compiled: dict[str, _Compiled] = {}
 
-    def _compile(self, alias: str, connection: Any) -> tuple:
+    def _compile(self, alias: str, connection: Any) -> _Compiled:
         queryset = self._build(*self._placeholders)
         query = queryset.query
         if query.annotation_select or queryset._prefetch_related_lookups:
@@ -53,31 +70,43 @@ class PreparedQuery:
                 raise ValueError(f"placeholder {placeholder!r} must appear once in the SQL")
             positions.append(found[0])
         klass_info, select = compiler.klass_info, compiler.select
+        columns = [col[0] for col in select[: compiler.col_count]]
+        if compiler.has_composite_fields(columns):
+            raise ValueError("PreparedQuery does not handle composite fields")
         select_fields = klass_info["select_fields"]
         start, end = select_fields[0], select_fields[-1] + 1
-        init_list = [col[0].target.attname for col in select[start:end]]
-        populators = get_related_populators(klass_info, select, alias)
-        model = klass_info["model"]
-        return sql, params, positions, compiler, model, start, end, init_list, populators
+        return _Compiled(
+            connection=connection,
+            sql=sql,
+            params=params,
+            positions=positions,
+            compiler=compiler,
+            converters=compiler.get_converters(columns),
+            model=klass_info["model"],
+            start=start,
+            end=end,
+            init_list=[col[0].target.attname for col in select[start:end]],
+            populators=get_related_populators(klass_info, select, alias),
+        )
 
     def instances(self, *values: Any) -> list[Model]:
         alias = router.db_for_read(self._model) or "default"
         connection = connections[alias]
-        entry = self._compiled.get(alias)
-        if entry is None or entry[0] is not connection:
-            entry = (connection, self._compile(alias, connection))
-            self._compiled[alias] = entry
-        sql, params, positions, compiler, model, start, end, init_list, populators = entry[1]
-        params = params.copy()
-        for position, value in zip(positions, values, strict=True):
+        c = self._compiled.get(alias)
+        if c is None or c.connection is not connection:
+            c = self._compiled[alias] = self._compile(alias, connection)
+        params = c.params.copy()
+        for position, value in zip(c.positions, values, strict=True):
             params[position] = value
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(c.sql, params)
             rows = cursor.fetchall()
+        if c.converters:
+            rows = c.compiler.apply_converters(rows, c.converters)
         objects = []
-        for row in compiler.results_iter([rows]):
-            obj = model.from_db(alias, init_list, row[start:end])
-            for populator in populators:
+        for row in rows:
+            obj = c.model.from_db(alias, c.init_list, row[c.start : c.end])
+            for populator in c.populators:
                 populator.populate(row, obj)
             objects.append(obj)
         return objects
