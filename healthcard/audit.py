@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from healthcard.models import AuditChainHead, AuditRecord
-from healthcard.prepared import PreparedQuery
+from healthcard.prepared import PreparedInsert, PreparedQuery
 
 GENESIS = "0" * 64
 
@@ -83,6 +83,9 @@ _FREE_HEAD = PreparedQuery(
 )
 
 
+_INSERT_RECORD = PreparedInsert(AuditRecord)
+
+
 def _lock_a_head(partitions: int) -> AuditChainHead:
     """Lock and return one chain head, preferring any that nobody else holds.
 
@@ -131,7 +134,7 @@ def record(
             prev_hash=head.hash,
         )
         rec.hash = _hash(rec)
-        rec.save()
+        _INSERT_RECORD.save(rec)
         head.seq, head.hash = rec.seq, rec.hash
         head.save(update_fields=["seq", "hash"])
     return rec

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.db import connections, router, transaction
+from django.db.models import Model, QuerySet, signals
 from django.db.models.query import get_related_populators
+from django.db.models.sql import InsertQuery
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,77 @@ class PreparedQuery:
     def first(self, *values: Any) -> Model | None:
         found = self.instances(*values)
         return found[0] if found else None
+
+
+class PreparedInsert:
+    """`PreparedInsert(model).save(obj)` does what `obj.save()` does for a new row
+    with an automatic primary key, with the INSERT compiled once: the values are
+    prepared by the ORM's insert compiler each time (auto_now_add, JSON, UUIDs ...)
+    and the returned columns (the id) set on `obj`. It falls back to `obj.save()`
+    whenever it could differ: a save signal has listeners, the primary key is set,
+    or the backend cannot return columns from an INSERT."""
+
+    def __init__(self, model: type[Model]):
+        self._model = model
+        meta = model._meta
+        self._fields = [
+            f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated
+        ]
+        self._returning = meta.db_returning_fields
+        # alias -> (connection wrapper, compiler, sql, returning params, converters)
+        self._compiled: dict[str, tuple] = {}
+
+    def _compile(self, alias: str, connection: Any, obj: Model) -> tuple:
+        query = InsertQuery(self._model)
+        query.insert_values(self._fields, [obj])
+        compiler = query.get_compiler(using=alias, connection=connection)
+        compiler.returning_fields = self._returning
+        [(sql, params)] = compiler.as_sql()
+        if len(params) != len(self._fields) + len(compiler.returning_params):
+            # A field with its own SQL placeholder: leave it to save().
+            return connection, None, None, None, None
+        table = self._model._meta.db_table
+        cols = [field.get_col(table) for field in self._returning]
+        return (
+            connection,
+            compiler,
+            sql,
+            list(compiler.returning_params),
+            compiler.get_converters(cols),
+        )
+
+    def save(self, obj: Model) -> None:
+        model = self._model
+        alias = router.db_for_write(model, instance=obj) or "default"
+        connection = connections[alias]
+        if (
+            obj.pk is not None
+            or model._meta.parents
+            or not connection.features.can_return_columns_from_insert
+            or signals.pre_save.has_listeners(model)
+            or signals.post_save.has_listeners(model)
+        ):
+            obj.save()
+            return
+        obj._prepare_related_fields_for_save(operation_name="save")
+        entry = self._compiled.get(alias)
+        if entry is None or entry[0] is not connection:
+            entry = self._compiled[alias] = self._compile(alias, connection, obj)
+        if entry[1] is None:
+            obj.save()
+            return
+        _connection, compiler, sql, returning_params, converters = entry
+        params = [compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in self._fields]
+        if any(hasattr(value, "as_sql") for value in params):
+            obj.save()  # an expression as a value: compiled into the SQL by save()
+            return
+        # As save(): a failed INSERT inside atomic() marks the transaction for rollback.
+        with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
+            cursor.execute(sql, params + returning_params)
+            rows = [connection.ops.fetch_returned_insert_columns(cursor, returning_params)]
+        if converters:
+            rows = list(compiler.apply_converters(rows, converters))
+        for value, field in zip(rows[0], self._returning, strict=True):
+            setattr(obj, field.attname, value)
+        obj._state.db = alias
+        obj._state.adding = False

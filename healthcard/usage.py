@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from healthcard.codes import Verification, verify_code
 from healthcard.models import Terminal, UsageEvent
+from healthcard.prepared import PreparedInsert
 
 MAX_BATCH = 500
 # A terminal's clock may run a little fast; scans further in the future are refused.
@@ -81,8 +82,12 @@ def verify_and_record(terminal: Terminal, scan: Scan) -> tuple[Verification, Usa
     verification = verify_code(scan.code)
     event = _event(terminal, scan, verification, offline=False)
     event.scanned_at = timezone.now()
-    event.save()
+    _INSERT_EVENT.save(event)
     return verification, event
+
+
+# One per online verification: the INSERT compiled once (healthcard.prepared).
+_INSERT_EVENT = PreparedInsert(UsageEvent)
 
 
 @dataclass
