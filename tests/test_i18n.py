@@ -47,19 +47,23 @@ def test_every_message_has_a_chinese_translation():
 
 
 def test_catalogue_covers_every_message_in_the_source(tmp_path, settings):
-    """makemessages over the source finds no message the catalogue leaves untranslated
-    (run on a copy, so the tree's catalogue is not touched)."""
-    copy = tmp_path / "zh_Hans" / "LC_MESSAGES"
-    copy.mkdir(parents=True)
-    shutil.copy(PO, copy / "django.po")
-    settings.LOCALE_PATHS = [tmp_path]
+    """makemessages over the source finds no message the catalogue leaves untranslated.
+    It runs on a copy of the sources and the catalogue: makemessages writes into every
+    `locale` folder it finds, and the tree's own must not change."""
+    base = Path(settings.BASE_DIR)
+    for name in ("healthcard", "portal", "printing", "templates"):
+        shutil.copytree(base / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    catalogue = tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES"
+    catalogue.mkdir(parents=True)
+    shutil.copy(PO, catalogue / "django.po")
+    settings.LOCALE_PATHS = [tmp_path / "locale"]
     cwd = os.getcwd()
-    os.chdir(settings.BASE_DIR)
+    os.chdir(tmp_path)
     try:
         call_command("makemessages", locale=["zh_Hans"], ignore_patterns=IGNORED, verbosity=0)
     finally:
         os.chdir(cwd)
-    entries = _entries((copy / "django.po").read_text(encoding="utf-8"))
+    entries = _entries((catalogue / "django.po").read_text(encoding="utf-8"))
     missing = [msgid for msgid, strs, fuzzy in entries if fuzzy or not all(strs)]
     assert missing == [], "run makemessages and translate these"
 
