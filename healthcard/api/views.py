@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from django.core import validators
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -14,11 +13,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
-from rest_framework.fields import (
-    ProhibitNullCharactersValidator,
-    ProhibitSurrogateCharactersValidator,
-    empty,
-)
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,99 +46,6 @@ AUTH_ERRORS = (401, 403, 429)
 BODY_ERRORS = (400, 413, 415)
 
 
-# --- Input without the serializer, when it is plainly valid ---------------------------
-# Instantiating a DRF serializer deep-copies its fields and runs every validator; on
-# POST /codes/verify that was about a tenth of the view's CPU. For a serializer made
-# only of plain CharFields and ChoiceFields, a body of clean strings (no surrounding
-# whitespace, no control or surrogate characters, within the lengths, known choices)
-# validates to exactly its own values, so that is checked directly. Anything else,
-# including every invalid body, goes through the serializer, which words the errors.
-_CHAR_VALIDATORS = (
-    validators.MaxLengthValidator,
-    ProhibitNullCharactersValidator,
-    ProhibitSurrogateCharactersValidator,
-)
-_plain_specs: dict[type, list[tuple[str, bool, bool, int | None, frozenset | None]] | None] = {}
-
-
-def _plain_spec(serializer_class: type) -> list | None:
-    """(name, required, allow_blank, max_length, choices) per field, or None when the
-    serializer has anything the quick check does not reproduce."""
-    if serializer_class in _plain_specs:
-        return _plain_specs[serializer_class]
-    spec: list | None = []
-    base_validate = drf_serializers.Serializer.validate
-    fields = serializer_class._declared_fields
-    if serializer_class.validate is not base_validate or any(
-        hasattr(serializer_class, f"validate_{name}") for name in fields
-    ):
-        spec = None
-    for name, field in fields.items():
-        if spec is None:
-            break
-        plain = (
-            not field.read_only
-            and field.source in (None, name)
-            and field.default is empty
-            and not field.allow_null
-        )
-        if plain and type(field) is drf_serializers.CharField:
-            plain = (
-                field.trim_whitespace
-                and field.min_length is None
-                and all(isinstance(v, _CHAR_VALIDATORS) for v in field.validators)
-            )
-            choices = None
-        elif plain and type(field) is drf_serializers.ChoiceField:
-            # ChoiceField answers choice_strings_to_values[str(value)]: the value itself
-            # when every choice is a string.
-            mapping = field.choice_strings_to_values
-            plain = not field.validators and all(k == v for k, v in mapping.items())
-            choices = frozenset(mapping)
-        else:
-            plain = False
-        if not plain:
-            spec = None
-            break
-        max_length = getattr(field, "max_length", None)
-        spec.append((name, field.required, field.allow_blank, max_length, choices))
-    _plain_specs[serializer_class] = spec
-    return spec
-
-
-def plainly_valid(serializer_class: type, data: Any) -> dict | None:
-    """What `serializer_class(data=data)` would validate `data` to, when it surely is
-    valid and the serializer is simple enough to tell; else None (use the serializer)."""
-    spec = _plain_spec(serializer_class)
-    if spec is None or not isinstance(data, dict):
-        return None
-    out = {}
-    for name, required, allow_blank, max_length, choices in spec:
-        if name not in data:
-            if required:
-                return None
-            continue
-        value = data[name]
-        if type(value) is not str:
-            return None
-        if value == "":
-            if not allow_blank:
-                return None
-        elif choices is not None:
-            if value not in choices:
-                return None
-        # isprintable() is False for control characters (NUL included), surrogates
-        # and whitespace other than the space: the serializer judges those.
-        elif (
-            (max_length is not None and len(value) > max_length)
-            or not value.isprintable()
-            or value.strip() != value
-        ):
-            return None
-        out[name] = value
-    return out
-
-
 class ApiView(APIView):
     """Base of every endpoint: terminal token, scope, throttles, JSON only, one error
     shape."""
@@ -167,14 +68,10 @@ class ApiView(APIView):
         return self.request.META.get("REMOTE_ADDR")
 
     def validated(self, serializer_class, data: Any = None) -> dict:
-        data = self.request.data if data is None else data
-        validated = plainly_valid(serializer_class, data)
-        if validated is None:
-            serializer = serializer_class(data=data)
-            serializer.is_valid(raise_exception=True)
-            validated = serializer.validated_data
-        self.check_institution(validated.get("institution"))
-        return validated
+        serializer = serializer_class(data=self.request.data if data is None else data)
+        serializer.is_valid(raise_exception=True)
+        self.check_institution(serializer.validated_data.get("institution"))
+        return serializer.validated_data
 
     def check_institution(self, code: str | None) -> None:
         """A terminal acts only for its own institution."""
