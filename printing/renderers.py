@@ -76,7 +76,30 @@ def _pil_font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=index)
 
 
-class _TextDrawer:
+class _LineBreaking:
+    """Line breaking shared by the raster and PDF text drawers: both measure text with
+    their own `length(text, size)`."""
+
+    def length(self, text: str, size: float) -> float:
+        raise NotImplementedError
+
+    def wrap(self, text: str, size: float, width: float) -> list[str]:
+        """Break `text` into lines no wider than `width`, between any two CJK characters
+        and at spaces in Latin text."""
+        lines, line = [], ""
+        for word in _breakable(text):
+            candidate = line + word
+            if line and self.length(candidate.rstrip(), size) > width:
+                lines.append(line.rstrip())
+                line = word.lstrip()
+            else:
+                line = candidate
+        if line.strip():
+            lines.append(line.rstrip())
+        return lines
+
+
+class _TextDrawer(_LineBreaking):
     """Draws text with per-character font fallback along the raster font chain."""
 
     def __init__(self, draw: ImageDraw.ImageDraw):
@@ -98,21 +121,6 @@ class _TextDrawer:
 
     def centered(self, width: int, y: float, text: str, size: int) -> None:
         self.text((width - self.length(text, size)) / 2, y, text, size)
-
-    def wrap(self, text: str, size: int, width: float) -> list[str]:
-        """Break `text` into lines no wider than `width`, between any two CJK characters
-        and at spaces in Latin text."""
-        lines, line = [], ""
-        for word in _breakable(text):
-            candidate = line + word
-            if line and self.length(candidate.rstrip(), size) > width:
-                lines.append(line.rstrip())
-                line = word.lstrip()
-            else:
-                line = candidate
-        if line.strip():
-            lines.append(line.rstrip())
-        return lines
 
 
 def _breakable(text: str) -> list[str]:
@@ -320,7 +328,7 @@ def _pdf_fonts() -> tuple[tuple[fonts.FontFace, str], ...]:
     return tuple(registered)
 
 
-class _PdfText:
+class _PdfText(_LineBreaking):
     def __init__(self, c: canvas.Canvas):
         self.c = c
         self.fonts = _pdf_fonts()
@@ -339,19 +347,6 @@ class _PdfText:
             obj.setFont(self.names[face], size)
             obj.textOut(run)
         self.c.drawText(obj)
-
-    def wrap(self, text: str, size: float, width: float) -> list[str]:
-        lines, line = [], ""
-        for word in _breakable(text):
-            candidate = line + word
-            if line and self.length(candidate.rstrip(), size) > width:
-                lines.append(line.rstrip())
-                line = word.lstrip()
-            else:
-                line = candidate
-        if line.strip():
-            lines.append(line.rstrip())
-        return lines
 
 
 def _draw_qr(c: canvas.Canvas, text: str, x: float, y: float, size: float) -> None:
