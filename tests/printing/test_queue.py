@@ -65,12 +65,14 @@ def broker(tmp_path, settings):
     else:
         url = "filesystem://"
         folder = tmp_path / "broker"
-        for sub in ("out", "processed"):
+        for sub in ("out", "processed", "control"):
             (folder / sub).mkdir(parents=True)
         options = {
             "data_folder_in": str(folder / "out"),
             "data_folder_out": str(folder / "out"),
             "processed_folder": str(folder / "processed"),
+            # Broadcast exchanges; without it kombu writes them into the working directory.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
             "polling_interval": 0.1,
         }
