@@ -35,27 +35,32 @@ def _fast_printing(settings, tmp_path):
 
 
 @pytest.fixture
-def network_printer(hospital, virtual_printer):
-    return Printer.objects.create(
-        institution=hospital,
-        name="Counter 1",
-        kind=PrinterKind.ESCPOS_NETWORK,
-        host=virtual_printer.host,
-        port=virtual_printer.port,
-        paper_width=80,
-    )
+def make_network_printer(virtual_printer):
+    """An escpos-network printer of `institution` pointing at the virtual printer."""
+
+    def make(institution, name="Counter 1", paper_width=80, **extra):
+        return Printer.objects.create(
+            institution=institution,
+            name=name,
+            kind=PrinterKind.ESCPOS_NETWORK,
+            host=virtual_printer.host,
+            port=virtual_printer.port,
+            paper_width=paper_width,
+            **extra,
+        )
+
+    return make
 
 
 @pytest.fixture
-def native_printer(hospital, virtual_printer):
-    return Printer.objects.create(
-        institution=hospital,
-        name="Counter 2",
-        kind=PrinterKind.ESCPOS_NETWORK,
-        host=virtual_printer.host,
-        port=virtual_printer.port,
-        paper_width=58,
-        text_mode=TextMode.NATIVE,
+def network_printer(hospital, make_network_printer):
+    return make_network_printer(hospital)
+
+
+@pytest.fixture
+def native_printer(hospital, make_network_printer):
+    return make_network_printer(
+        hospital, name="Counter 2", paper_width=58, text_mode=TextMode.NATIVE
     )
 
 

@@ -107,15 +107,8 @@ def site(transactional_db):
 
 
 @pytest.fixture
-def site_printer(site, virtual_printer):
-    return Printer.objects.create(
-        institution=site,
-        name="Counter",
-        kind=PrinterKind.ESCPOS_NETWORK,
-        host=virtual_printer.host,
-        port=virtual_printer.port,
-        paper_width=58,
-    )
+def site_printer(site, make_network_printer):
+    return make_network_printer(site, name="Counter", paper_width=58)
 
 
 @pytest.fixture
