@@ -1,11 +1,9 @@
-"""People and cards: registration, issuance, status, replacement, family.
+"""Cards: issuance, status, replacement (people and family live in healthcard.people).
 
 Every function here runs in one transaction and writes its audit record inside it, so
 either the whole change with its audit entry is committed or nothing is.
 """
 
-import datetime
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -15,120 +13,32 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from healthcard import audit, keys, national
-from healthcard.identity import (
-    NATIONS,
-    normalise_id_number,
-    normalise_name,
-    validate_identity,
-    validate_phone,
-)
-from healthcard.models import (
-    Card,
-    CardStatus,
-    Channel,
-    Guardianship,
-    Institution,
-    Person,
-    Relation,
-)
+from healthcard.errors import DomainError
+from healthcard.models import Card, CardStatus, Channel, Institution, Person
+from healthcard.people import PersonData, clean_person_data, find_person, register_person
+
+__all__ = [
+    "CardError",
+    "PersonData",
+    "issue_card",
+    "register_and_issue",
+    "replace_card",
+    "require_active",
+    "set_status",
+]
 
 
-class CardError(Exception):
-    """A refused card operation; `code` is stable, the message is for people."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class CardError(DomainError):
+    """A refused card operation."""
 
 
-@dataclass(frozen=True)
-class PersonData:
-    name: str
-    id_type: str
-    id_number: str
-    sex: str | None = None
-    birth_date: datetime.date | None = None
-    nation: str = ""
-    phone: str = ""
-    address: str = ""
-
-
-def clean_person_data(data: PersonData) -> PersonData:
-    """Validate every field; raise one ValidationError with all field errors."""
-    errors: dict[str, list] = {}
-    name = phone = None
-    try:
-        name = normalise_name(data.name)
-    except ValidationError as exc:
-        errors["name"] = exc.messages
-    identity = None
-    try:
-        identity = validate_identity(data.id_type, data.id_number, data.sex, data.birth_date)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    if data.phone:
-        try:
-            phone = validate_phone(data.phone)
-        except ValidationError as exc:
-            errors["phone"] = exc.messages
-    if data.nation and data.nation not in dict(NATIONS):
-        errors["nation"] = [_("Unknown nation code.")]
-    address = (data.address or "").strip()
-    if len(address) > 200:
-        errors["address"] = [_("The address is longer than 200 characters.")]
-    if errors:
-        raise ValidationError(errors)
-    return PersonData(
-        name=name,
-        id_type=identity.id_type,
-        id_number=identity.id_number,
-        sex=identity.sex,
-        birth_date=identity.birth_date,
-        nation=data.nation or "",
-        phone=phone or "",
-        address=address,
-    )
-
-
-def find_person(id_type: str, id_number: str) -> Person | None:
-    """Exact lookup through the blind index (the number is normalised first)."""
-    index = Person.identity_index_for(id_type, normalise_id_number(id_type, id_number))
-    return Person.objects.filter(identity_index=index).first()
-
-
-def register_person(
-    data: PersonData,
-    *,
-    actor: Any = None,
-    institution: Institution | None = None,
-    ip: str | None = None,
-) -> Person:
-    """Create a person after validation, registered by `institution` (None for online
-    self-service). Refuses a second registration of the same identity with a
-    ValidationError on id_number."""
-    data = clean_person_data(data)
-    person = Person(
-        name=data.name,
-        sex=data.sex,
-        birth_date=data.birth_date,
-        nation=data.nation,
-        registered_by=institution,
-    )
-    person.set_identity(data.id_type, data.id_number)
-    person.phone = data.phone
-    person.address = data.address
-    try:
-        with transaction.atomic():
-            person.save()
-            audit.record("person.register", actor=actor, obj=person, institution=institution, ip=ip)
-    except IntegrityError:
-        if Person.objects.filter(identity_index=person.identity_index).exists():
-            raise ValidationError(
-                {"id_number": [_("A person with this identity document is already registered.")]}
-            ) from None
-        raise
-    return person
+def require_active(card: Card) -> None:
+    """The one rule for operations that need a usable card (codes, prints, replacement,
+    sign-in): refuse a frozen or cancelled card with its reason."""
+    if card.status == CardStatus.FROZEN:
+        raise CardError("card_frozen", _("The card is frozen."))
+    if card.status == CardStatus.CANCELLED:
+        raise CardError("card_cancelled", _("The card is cancelled."))
 
 
 def issue_card(
@@ -196,7 +106,7 @@ def register_and_issue(
         person = find_person(data.id_type, data.id_number)
         if person is None:
             try:
-                person = register_person(data, actor=by, institution=institution, ip=ip)
+                person = register_person(data, by=by, institution=institution, ip=ip)
             except ValidationError:
                 # Registered by a concurrent call since find_person looked (its
                 # savepoint was rolled back, so this transaction can go on).
@@ -279,20 +189,3 @@ def replace_card(card: Card, *, by: Any, reason: str, ip: str | None = None) -> 
 
         revocations.append(card, "superseded", issue_seq=card.issue_seq)
     return card
-
-
-def add_dependant(
-    guardian: Person, dependant: Person, relation: str, *, by: Any = None
-) -> Guardianship:
-    """Let `guardian` manage `dependant`'s card. Refuses self-links and unknown relations."""
-    if guardian.pk == dependant.pk:
-        raise CardError("self", _("A person cannot be their own family member."))
-    if relation not in Relation.values:
-        raise CardError("relation", _("Unknown family relation."))
-    with transaction.atomic():
-        link, created = Guardianship.objects.get_or_create(
-            guardian=guardian, dependant=dependant, defaults={"relation": relation}
-        )
-        if created:
-            audit.record("family.add", actor=by, obj=link, relation=relation)
-    return link

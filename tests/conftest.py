@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from healthcard import cards
+from healthcard import cards, people
 from healthcard.models import Channel, Institution, Level, Role
 from healthcard.roles import assign_role
 
@@ -132,7 +132,7 @@ def make_card(hospital):
             id_number=id_number or make_id_number(),
             **extra,
         )
-        person = cards.register_person(data)
+        person = people.register_person(data)
         return cards.issue_card(person, channel=channel, institution=institution or hospital)
 
     return make

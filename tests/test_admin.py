@@ -4,6 +4,7 @@ scoping, status actions with a reason, the read-only audit log."""
 import pytest
 from django.urls import reverse
 
+from healthcard import people
 from healthcard.models import AuditRecord, Card, CardStatus, Channel
 from tests.conftest import id_check_char, make_id_number
 
@@ -415,10 +416,9 @@ def test_family_link_added_in_the_admin_is_audited(client, otp_login, supervisor
 
 
 def test_family_link_removed_in_the_admin_is_audited(client, otp_login, superuser, card, make_card):
-    from healthcard import cards
 
     child = make_card(name="张小宝").person
-    link = cards.add_dependant(card.person, child, "child")
+    link = people.add_dependant(card.person, child, "child")
     otp_login(client, superuser)  # roles cannot delete links; a superuser can
     data = person_post(
         card.person,

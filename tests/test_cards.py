@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils.translation import override
 
-from healthcard import audit, cards
+from healthcard import audit, cards, people
 from healthcard.models import (
     AuditRecord,
     Card,
@@ -115,7 +115,7 @@ def test_duplicate_registration_is_refused_and_writes_nothing(card):
     before = counts()
     number = card.person.id_number
     with pytest.raises(ValidationError) as exc_info:
-        cards.register_person(person_data(number.lower(), name="李四"))
+        people.register_person(person_data(number.lower(), name="李四"))
     assert exc_info.value.message_dict == {
         "id_number": ["A person with this identity document is already registered."]
     }
@@ -133,7 +133,7 @@ def test_register_and_issue_returns_the_existing_card_for_a_known_identity(card,
 
 def test_register_and_issue_issues_a_card_to_a_registered_person_without_one(hospital):
     number = make_id_number()
-    person = cards.register_person(person_data(number))
+    person = people.register_person(person_data(number))
     card, created = cards.register_and_issue(
         person_data(number), channel=Channel.BATCH, institution=hospital
     )
@@ -169,7 +169,7 @@ def test_invalid_person_data_is_refused_field_by_field_and_writes_nothing(hospit
 def test_mismatched_sex_for_a_resident_id_is_refused(hospital):
     number = make_id_number(seq=3)  # male
     with pytest.raises(ValidationError) as exc_info:
-        cards.register_person(person_data(number, sex="2"))
+        people.register_person(person_data(number, sex="2"))
     assert exc_info.value.message_dict == {"sex": ["The sex does not match the identity number."]}
     assert Person.objects.count() == 0
 
@@ -191,7 +191,7 @@ def test_issuing_a_second_card_is_refused_even_when_cancelled(card, hospital, su
 
 
 def test_a_failing_audit_record_leaves_nothing_behind(hospital, monkeypatch):
-    cards.register_person(person_data())  # the root key and first chains exist already
+    people.register_person(person_data())  # the root key and first chains exist already
     before = counts()
     keys_before = Key.objects.count()
     real_record = audit.record
@@ -207,7 +207,7 @@ def test_a_failing_audit_record_leaves_nothing_behind(hospital, monkeypatch):
         cards.register_and_issue(person_data(number), channel=Channel.COUNTER, institution=hospital)
     assert counts() == before
     assert Key.objects.count() == keys_before
-    assert cards.find_person("01", number) is None
+    assert people.find_person("01", number) is None
     assert audit.verify()[1] is None
 
 
@@ -217,7 +217,7 @@ def test_a_failing_audit_record_on_registration_leaves_no_person(db, monkeypatch
 
     monkeypatch.setattr(audit, "record", failing_record)
     with pytest.raises(RuntimeError, match="audit store unavailable"):
-        cards.register_person(person_data())
+        people.register_person(person_data())
     assert Person.objects.count() == 0
 
 
@@ -318,7 +318,7 @@ def test_replace_card_refuses_cards_that_are_not_active(card, clerk, status):
 def test_add_dependant_records_the_relation(make_card, relation):
     guardian = make_card(name="张大山").person
     dependant = make_card(name="张小山").person
-    link = cards.add_dependant(guardian, dependant, relation)
+    link = people.add_dependant(guardian, dependant, relation)
     assert (link.guardian, link.dependant, link.relation) == (guardian, dependant, relation)
     assert list(guardian.dependants.all()) == [link]
     rec = AuditRecord.objects.get(action="family.add")
@@ -328,16 +328,16 @@ def test_add_dependant_records_the_relation(make_card, relation):
 
 def test_add_dependant_twice_keeps_one_link(make_card):
     guardian, dependant = make_card().person, make_card().person
-    first = cards.add_dependant(guardian, dependant, Relation.CHILD)
-    assert cards.add_dependant(guardian, dependant, Relation.CHILD) == first
+    first = people.add_dependant(guardian, dependant, Relation.CHILD)
+    assert people.add_dependant(guardian, dependant, Relation.CHILD) == first
     assert Guardianship.objects.count() == 1
     assert AuditRecord.objects.filter(action="family.add").count() == 1
 
 
 def test_add_dependant_refuses_self(card):
     before = counts()
-    with pytest.raises(cards.CardError) as exc_info:
-        cards.add_dependant(card.person, card.person, Relation.CHILD)
+    with pytest.raises(people.PersonError) as exc_info:
+        people.add_dependant(card.person, card.person, Relation.CHILD)
     assert exc_info.value.code == "self"
     assert counts() == before
 
@@ -346,8 +346,8 @@ def test_add_dependant_refuses_self(card):
 def test_add_dependant_refuses_unknown_relations(make_card, relation):
     guardian, dependant = make_card().person, make_card().person
     before = counts()
-    with pytest.raises(cards.CardError) as exc_info:
-        cards.add_dependant(guardian, dependant, relation)
+    with pytest.raises(people.PersonError) as exc_info:
+        people.add_dependant(guardian, dependant, relation)
     assert exc_info.value.code == "relation"
     assert counts() == before
 
@@ -360,7 +360,7 @@ def test_unknown_status_is_refused_with_card_error(card, supervisor):
 
 @pytest.mark.parametrize("channel", ["", "9", "counter"])
 def test_issuing_through_an_unknown_channel_is_refused(hospital, channel):
-    person = cards.register_person(person_data())
+    person = people.register_person(person_data())
     before = counts()
     with pytest.raises(cards.CardError) as exc_info:
         cards.issue_card(person, channel=channel, institution=hospital)

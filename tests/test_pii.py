@@ -5,7 +5,7 @@ import base64
 import pytest
 from django.test import override_settings
 
-from healthcard import cards, pii
+from healthcard import people, pii
 from healthcard.models import Person
 from tests.conftest import id_check_char, make_id_number
 
@@ -104,10 +104,10 @@ def test_find_person_uses_the_blind_index_with_lower_case_x(make_card):
     number = make_id_number(seq=seq)
     card = make_card(id_number=number.lower())
     assert card.person.id_number == number
-    assert cards.find_person("01", number.lower()) == card.person
-    assert cards.find_person("01", f" {number} ") == card.person
-    assert cards.find_person("02", number) is None
-    assert cards.find_person("01", make_id_number(seq=seq + 2)) is None
+    assert people.find_person("01", number.lower()) == card.person
+    assert people.find_person("01", f" {number} ") == card.person
+    assert people.find_person("02", number) is None
+    assert people.find_person("01", make_id_number(seq=seq + 2)) is None
 
 
 def test_person_without_phone_or_address_stores_nothing(make_card):

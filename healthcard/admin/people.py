@@ -4,16 +4,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from healthcard import audit, cards
+from healthcard import audit, people
 from healthcard.admin.base import InstitutionScopedAdmin, staff_institution
-from healthcard.cards import PersonData, clean_person_data
 from healthcard.identity import IdType, normalise_id_number
 from healthcard.models import Guardianship, Person
+from healthcard.people import PersonData, clean_person_data
 
 
 class PersonForm(forms.ModelForm):
     """Identity numbers, phone and address are entered in clear and stored encrypted;
-    validation is the same as every other channel's (healthcard.cards.clean_person_data)."""
+    validation is the same as every other channel's (healthcard.people.clean_person_data)."""
 
     id_number = forms.CharField(label=_("ID number"), max_length=40, required=False)
     phone = forms.CharField(label=_("mobile phone"), max_length=20, required=False)
@@ -190,7 +190,7 @@ class PersonAdmin(InstitutionScopedAdmin):
             link.delete()
         for link in links:
             if link.pk is None:
-                cards.add_dependant(link.guardian, link.dependant, link.relation, by=request.user)
+                people.add_dependant(link.guardian, link.dependant, link.relation, by=request.user)
             else:
                 link.save()
                 audit.record(

@@ -1,7 +1,7 @@
 """Request validation and response shapes (which the OpenAPI schema documents).
 
 Identity rules are not repeated here: registration fields are checked only for type
-and size, then healthcard.cards.clean_person_data decides, exactly as for the counter.
+and size, then healthcard.people.clean_person_data decides, exactly as for the counter.
 """
 
 from django.utils.translation import gettext_lazy as _

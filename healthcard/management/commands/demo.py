@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from healthcard import cards
+from healthcard import cards, people
 from healthcard.models import Channel, Guardianship, Institution, Level, Relation, Role
 from healthcard.roles import assign_role
 
@@ -168,7 +168,7 @@ class Command(BaseCommand):
         return out
 
     def residents(self, institutions) -> list[dict]:
-        out, people = [], []
+        out, holders = [], []
         hospital = institutions[HOSPITALS[0]]
         for name, region, birth, seq, phone in RESIDENTS:
             number = citizen_number(region, birth, seq)
@@ -176,7 +176,7 @@ class Command(BaseCommand):
             card, _created = cards.register_and_issue(
                 data, channel=Channel.COUNTER, institution=hospital
             )
-            people.append(card.person)
+            holders.append(card.person)
             out.append(
                 {
                     "name": card.person.masked_name,
@@ -186,9 +186,9 @@ class Command(BaseCommand):
                 }
             )
         # The first resident manages the child's card.
-        parent, child = people[0], people[-1]
+        parent, child = holders[0], holders[-1]
         if not Guardianship.objects.filter(guardian=parent, dependant=child).exists():
-            cards.add_dependant(parent, child, Relation.CHILD)
+            people.add_dependant(parent, child, Relation.CHILD)
         return out
 
     def print_summary(self, result: dict) -> None:

@@ -1,0 +1,33 @@
+"""The one base of every refused domain operation.
+
+Domain functions raise a DomainError subclass with a stable `code` (the API's error
+code, a test's handle) and a `message` for people. Callers map it once: the API in
+healthcard.api.errors, the admin and the portal by showing `message`.
+"""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A refused operation: `code` is stable, `message` is translated text for people,
+    `details` are extra facts safe to show (never personal data)."""
+
+    #: The HTTP status the API answers with unless a subclass or caller says otherwise.
+    http_status = 409
+
+    def __init__(self, code: str, message: Any, **details: Any):
+        super().__init__(str(message))
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class NotAllowed(DomainError):
+    """The caller may not do this (missing permission, scope or ownership)."""
+
+    http_status = 403
+
+    def __init__(self, code: str = "forbidden", message: Any = None, **details: Any):
+        from django.utils.translation import gettext
+
+        super().__init__(code, message or gettext("You may not do this."), **details)
