@@ -269,11 +269,34 @@ HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
 # "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
 HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
 
+# Error pages, error e-mails and log lines never show a secret: names matching
+# KEK/KEY/SECRET/PASS/TOKEN/CREDENTIAL... are hidden, URL passwords and the values of
+# secret settings and environment variables blanked wherever they appear
+# (healthcard/reporting.py, docs/configuration.md).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "healthcard.reporting.SecretsFilter"
+DEFAULT_EXCEPTION_REPORTER = "healthcard.reporting.SecretsReporter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {
+            "class": "healthcard.reporting.SecretsFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
+    # Django's default "django" logger would also print to its own console handler
+    # (with DEBUG), unscrubbed; its records reach ours through the root instead.
+    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
