@@ -189,10 +189,23 @@ class SecretsReporter(ExceptionReporter):
 
 class SecretsFormatter(logging.Formatter):
     """Log formatter that scrubs warnings, errors and tracebacks (where exception
-    messages end up); plain INFO lines are the platform's own words and go as they are."""
+    messages end up); plain INFO lines are the platform's own words and go as they are.
+    `wrapped`: scrub what another formatter writes (Celery's, in workers)."""
+
+    def __init__(self, *args, wrapped: logging.Formatter | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.wrapped = wrapped
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = self.wrapped.format(record) if self.wrapped else super().format(record)
         if record.levelno < logging.WARNING and not record.exc_info:
             return line
         return scrub(line, secret_values(getattr(record, "request", None)))
+
+
+def scrub_handlers(logger: logging.Logger) -> None:
+    """Make every handler of `logger` scrub, keeping its format (for loggers that a
+    library sets up itself, such as Celery's worker)."""
+    for handler in logger.handlers:
+        if not isinstance(handler.formatter, SecretsFormatter):
+            handler.setFormatter(SecretsFormatter(wrapped=handler.formatter or logging.Formatter()))
