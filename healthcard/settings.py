@@ -53,6 +53,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """Comma-separated IP networks in CIDR notation (10.0.0.0/8, fd00::/8)."""
+    import ipaddress
+
+    networks = env_list(name, default)
+    for item in networks:
+        try:
+            ipaddress.ip_network(item)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP network: {exc}") from None
+    return networks
+
+
+def env_paths(name: str, default: list[str]) -> list[str]:
+    """Comma-separated absolute path patterns (`*` within a folder, `**` across folders)."""
+    patterns = env_list(name, default)
+    for item in patterns:
+        if not item.startswith("/") or "/../" in f"{item}/":
+            raise ImproperlyConfigured(f"{name}: {item!r} must be an absolute path without '..'")
+    return patterns
+
+
 def env_key(name: str) -> bytes | None:
     """A base64-encoded 32-byte key, or None when unset."""
     raw = os.environ.get(name, "").strip()
@@ -311,5 +333,18 @@ HEALTHCARD_PRINT_TIMEOUT = env_int("HEALTHCARD_PRINT_TIMEOUT", 10)
 HEALTHCARD_PRINT_MAX_RETRIES = env_int("HEALTHCARD_PRINT_MAX_RETRIES", 5)
 HEALTHCARD_PRINT_RETRY_DELAY = env_int("HEALTHCARD_PRINT_RETRY_DELAY", 10)
 HEALTHCARD_PRINT_RETRY_MAX_DELAY = env_int("HEALTHCARD_PRINT_RETRY_MAX_DELAY", 600)
+# Where printers may point (docs/printing.md, "Where a printer may point"): device
+# files of escpos-file/escpos-serial printers must match one of these patterns, and
+# network printers must be inside one of these networks. Loopback, link-local,
+# multicast and other special addresses are refused even inside a listed network,
+# unless a listed network lies wholly inside such a range (127.0.0.1/32 for a printer
+# emulator on a development machine). Checked when a printer is saved and again
+# before every job is sent.
+HEALTHCARD_PRINTER_DEVICES = env_paths(
+    "HEALTHCARD_PRINTER_DEVICES", ["/dev/usb/lp*", "/dev/ttyUSB*", "/dev/ttyS*", "/dev/ttyACM*"]
+)
+HEALTHCARD_PRINTER_NETWORKS = env_networks(
+    "HEALTHCARD_PRINTER_NETWORKS", ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
 # The queue a worker listens on when no institution has a printer yet.
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")
