@@ -2,20 +2,20 @@
 online (signature, key state, expiry, and the card's live status and issue sequence).
 
 The text format, the signed bytes and the order of checks are normative in
-docs/qr-format.md; the parts that need no database live in healthcard.offline and are
-shared with the offline verifier, so online and offline verification cannot drift.
+docs/qr-format.md; the parts that need no database live in the ehccode library, which
+terminals use for offline verification, so online and offline verification cannot drift.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from healthcard import keys, national
-from healthcard.models import Card, CardStatus, Key, KeyPurpose
-from healthcard.offline import (
+from ehccode import (
     CST,
     MAX_DYNAMIC_LIFETIME,
     KeyInfo,
@@ -27,9 +27,12 @@ from healthcard.offline import (
     check,
     dynamic_prefix,
     finish,
+    national,
     parse,
     static_prefix,
 )
+from healthcard import keys
+from healthcard.models import Card, CardStatus, Key, KeyPurpose
 from healthcard.prepared import PreparedQuery
 
 __all__ = [
@@ -49,7 +52,7 @@ class CodeError(Exception):
     """A code cannot be made for this card; `reason` is a Reason value."""
 
     def __init__(self, reason: str):
-        super().__init__(str(Reason.MESSAGES[reason]))
+        super().__init__(gettext(Reason.MESSAGES[reason]))
         self.reason = reason
 
 
@@ -181,8 +184,13 @@ def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verificati
             reason = Reason.SUPERSEDED if code.issue_seq < card.issue_seq else Reason.UNKNOWN_CARD
             raise Rejected(reason, **seen)
     except Rejected as exc:
-        return Verification.refused(exc)
-    return Verification.accepted(code, card)
+        return _translated(Verification.refused(exc))
+    return _translated(Verification.accepted(code, card))
+
+
+def _translated(result: Verification) -> Verification:
+    # ehccode's messages are English msgids of the platform's catalogue.
+    return dataclasses.replace(result, message=gettext(result.message))
 
 
 def public_key_set() -> dict:

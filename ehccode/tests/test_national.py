@@ -6,7 +6,7 @@ import secrets
 import pytest
 from gmssl.sm4 import SM4_ENCRYPT, CryptSM4
 
-from healthcard import national
+from ehccode import national
 
 NO_PADDING = -1  # gmssl pads unless told neither PKCS7 (0) nor ZERO (1)
 
