@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext
+from ehccode.keyset import verifier_for
 
 from ehccode import (
     CST,
@@ -110,7 +112,9 @@ def dynamic_code(
     return finish(prefix, sign)
 
 
-_verifiers: dict[tuple[str, str, bytes], KeyInfo] = {}
+# Decoding a public key is most of the cost of a verifier, and the bytes of a key never
+# change: cached on them. State and window are never cached (a revocation is immediate).
+_verifier = functools.lru_cache(maxsize=256)(verifier_for)
 
 # Every online verification runs these two lookups: compiled once (healthcard.prepared),
 # read fresh each time. Both are on unique columns, so no ORDER BY (.first() would add
@@ -129,20 +133,11 @@ def _key_info(kid: str) -> KeyInfo | None:
     key = _KEY_BY_KID.first(kid)
     if key is None:
         return None
-    public = bytes(key.public_key)
-    cache_key = (key.kid, key.algorithm, public)
-    base = _verifiers.get(cache_key)
-    if base is None:
-        base = KeyInfo.build(key.kid, key.algorithm, public, key.state)
-        if len(_verifiers) > 256:
-            _verifiers.clear()
-        _verifiers[cache_key] = base
-    # State and window always come fresh from the database: a revocation is immediate.
     return KeyInfo(
         kid=key.kid,
         algorithm=key.algorithm,
         state=key.state,
-        verify=base.verify,
+        verify=_verifier(key.algorithm, bytes(key.public_key)),
         not_before=key.not_before,
         not_after=key.not_after,
         retired_at=key.retired_at,

@@ -11,6 +11,15 @@ from ehccode.grammar import CST, MAX_DYNAMIC_LIFETIME, ParsedCode
 from ehccode.reasons import Reason, Rejected
 
 
+def verifier_for(algorithm: str, public: bytes) -> signing.Verifier | None:
+    """The verify function of a public key, or None when its algorithm is not one this
+    library implements or the key does not decode (SM2: not on the curve)."""
+    try:
+        return signing.get(algorithm).verifier(public)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     """What a verifier knows about one signing key. `verify` is None when the key's
@@ -26,11 +35,7 @@ class KeyInfo:
 
     @classmethod
     def build(cls, kid: str, algorithm: str, public: bytes, state: str, **window) -> KeyInfo:
-        try:
-            verify = signing.get(algorithm).verifier(public)
-        except ValueError:
-            verify = None
-        return cls(kid, algorithm, state, verify, **window)
+        return cls(kid, algorithm, state, verifier_for(algorithm, public), **window)
 
 
 def _instant(value: str | None) -> datetime.datetime | None:
