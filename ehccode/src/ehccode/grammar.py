@@ -150,30 +150,23 @@ def _parsed(text: str, kind: str, fields: dict[str, str]) -> ParsedCode:
     signature = decode_signature(fields["sig"])
     if signature is None:
         raise Rejected(Reason.MALFORMED, **seen)
-    signed_bytes = text[: -len(fields["sig"]) - 1].encode("ascii")
+    common = {
+        "text": text,
+        "kind": kind,
+        "ehc_id": fields["ehcid"],
+        "kid": fields["kid"],
+        "signature": signature,
+        "signed_bytes": text[: -len(fields["sig"]) - 1].encode("ascii"),
+    }
     if kind == "static":
         date = fields["date"]
         try:
             issue_date = datetime.date(int(date[:4]), int(date[4:6]), int(date[6:]))
         except ValueError:
             raise Rejected(Reason.MALFORMED, **seen) from None
-        return ParsedCode(
-            text,
-            kind,
-            fields["ehcid"],
-            fields["kid"],
-            signature,
-            signed_bytes,
-            issue_seq=int(fields["seq"]),
-            issue_date=issue_date,
-        )
+        return ParsedCode(**common, issue_seq=int(fields["seq"]), issue_date=issue_date)
     return ParsedCode(
-        text,
-        kind,
-        fields["ehcid"],
-        fields["kid"],
-        signature,
-        signed_bytes,
+        **common,
         expires_at=datetime.datetime.fromtimestamp(int(fields["exp"]), datetime.UTC),
         validity=fields["validity"],
         org_code=fields["orgcode"],
