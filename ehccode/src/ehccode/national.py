@@ -11,8 +11,11 @@ import re
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-EHC_ID_RE = re.compile(r"^[0-9A-F]{64}$")
-VALIDITY_RE = re.compile(r"^[0-9A-F]{32}$")
+from ehccode.grammar import FIELD
+
+# The same fields as in the code grammar.
+EHC_ID_RE = re.compile(FIELD["ehcid"])
+VALIDITY_RE = re.compile(FIELD["validity"])
 
 
 def _sm4_ecb_encrypt(key: bytes, data: bytes) -> bytes:
@@ -58,7 +61,7 @@ def derive_ehc_id(master_index: bytes, id_type: str, id_number: str, root_key: b
 
 def recover_identity(ehc_id: str, master_index: bytes, root_key: bytes) -> tuple[str, str]:
     """Inverse of derive_ehc_id for the platform's own use: (id_type, id_number)."""
-    if not EHC_ID_RE.match(ehc_id):
+    if not EHC_ID_RE.fullmatch(ehc_id):
         raise ValueError("an EHC ID is 64 upper-case hex characters")
     key = _person_key(master_index, root_key)
     block = _sm4_ecb_decrypt(key, bytes.fromhex(ehc_id)).rstrip(b"\x00")
@@ -74,7 +77,7 @@ def encode_validity(expires_at: datetime.datetime, protection_key: bytes) -> str
 
 def decode_validity(validity: str, protection_key: bytes) -> datetime.datetime | None:
     """The naive expiry time inside VALIDITY, or None when it does not decrypt to one."""
-    if not VALIDITY_RE.match(validity):
+    if not VALIDITY_RE.fullmatch(validity):
         return None
     plain = _sm4_ecb_decrypt(protection_key, bytes.fromhex(validity))
     stamp = plain.rstrip(b"\x00")
