@@ -26,7 +26,9 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from healthcard import codes, keys, offline, signing  # noqa: E402
+import ehccode  # noqa: E402
+from ehccode import signing  # noqa: E402
+from healthcard import codes, keys  # noqa: E402
 from healthcard.models import Card, CardStatus, KeyPurpose  # noqa: E402
 
 AT = datetime.datetime(2026, 11, 25, 8, 0, tzinfo=datetime.UTC)
@@ -51,10 +53,10 @@ def rate(fn, seconds: float, batch: int = 1) -> float:
 def verification(algorithm: str, seconds: float) -> dict:
     secret, public = signing.get(algorithm).generate()
     sign = signing.get(algorithm).signer(secret)
-    text = offline.finish(
-        offline.static_prefix("AB12" * 16, 2, datetime.date(2026, 1, 1), "K0000001"), sign
+    text = ehccode.finish(
+        ehccode.static_prefix("AB12" * 16, 2, datetime.date(2026, 1, 1), "K0000001"), sign
     )
-    code = offline.parse(text)
+    code = ehccode.parse(text)
     raw_verify = signing.get(algorithm).verifier(public)
     assert raw_verify(code.signed_bytes, code.signature)
     key_set = {
@@ -70,10 +72,10 @@ def verification(algorithm: str, seconds: float) -> dict:
     }
     # A realistic list: 10,000 revoked or superseded cards, none of them this one.
     entries = [
-        {"seq": i, "ref": offline.card_ref(f"{i:064X}"), "kind": "superseded", "issue_seq": 2}
+        {"seq": i, "ref": ehccode.card_ref(f"{i:064X}"), "kind": "superseded", "issue_seq": 2}
         for i in range(1, 10_001)
     ]
-    verifier = offline.OfflineVerifier(key_set, {"entries": entries})
+    verifier = ehccode.OfflineVerifier(key_set, {"entries": entries})
     assert verifier.verify(text, at=AT).ok
     batch = 50 if algorithm == "ed25519" else 2
     signed, signature = code.signed_bytes, code.signature
@@ -94,7 +96,7 @@ def bulk_signing(algorithm: str, count: int) -> dict:
         for i in range(count)
     ]
     _kid, sign = keys.code_signer()
-    message = offline.static_prefix(batch[0].ehc_id, 1, now.date(), _kid).encode()
+    message = ehccode.static_prefix(batch[0].ehc_id, 1, now.date(), _kid).encode()
     raw = bulk = 0.0
     for _ in range(ROUNDS):  # interleaved, best of each (see verification())
         start = time.process_time()

@@ -48,7 +48,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from printing import renderers  # noqa: E402
-from printing.slips import Slip  # noqa: E402
+from printing.slip import Slip  # noqa: E402
 
 
 def sample(i: int = 0) -> Slip:

@@ -2,20 +2,22 @@
 online (signature, key state, expiry, and the card's live status and issue sequence).
 
 The text format, the signed bytes and the order of checks are normative in
-docs/qr-format.md; the parts that need no database live in healthcard.offline and are
-shared with the offline verifier, so online and offline verification cannot drift.
+docs/qr-format.md; the parts that need no database live in the ehccode library, which
+terminals use for offline verification, so online and offline verification cannot drift.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import functools
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
+from ehccode.keyset import verifier_for
 
-from healthcard import keys, national
-from healthcard.models import Card, CardStatus, Key, KeyPurpose
-from healthcard.offline import (
+from ehccode import (
     CST,
     MAX_DYNAMIC_LIFETIME,
     KeyInfo,
@@ -27,9 +29,12 @@ from healthcard.offline import (
     check,
     dynamic_prefix,
     finish,
+    national,
     parse,
     static_prefix,
 )
+from healthcard import keys
+from healthcard.models import Card, CardStatus, Key, KeyPurpose
 from healthcard.prepared import PreparedQuery
 
 __all__ = [
@@ -49,7 +54,7 @@ class CodeError(Exception):
     """A code cannot be made for this card; `reason` is a Reason value."""
 
     def __init__(self, reason: str):
-        super().__init__(str(Reason.MESSAGES[reason]))
+        super().__init__(gettext(Reason.MESSAGES[reason]))
         self.reason = reason
 
 
@@ -107,7 +112,9 @@ def dynamic_code(
     return finish(prefix, sign)
 
 
-_verifiers: dict[tuple[str, str, bytes], KeyInfo] = {}
+# Decoding a public key is most of the cost of a verifier, and the bytes of a key never
+# change: cached on them. State and window are never cached (a revocation is immediate).
+_verifier = functools.lru_cache(maxsize=256)(verifier_for)
 
 # Every online verification runs these two lookups: compiled once (healthcard.prepared),
 # read fresh each time. Both are on unique columns, so no ORDER BY (.first() would add
@@ -126,20 +133,11 @@ def _key_info(kid: str) -> KeyInfo | None:
     key = _KEY_BY_KID.first(kid)
     if key is None:
         return None
-    public = bytes(key.public_key)
-    cache_key = (key.kid, key.algorithm, public)
-    base = _verifiers.get(cache_key)
-    if base is None:
-        base = KeyInfo.build(key.kid, key.algorithm, public, key.state)
-        if len(_verifiers) > 256:
-            _verifiers.clear()
-        _verifiers[cache_key] = base
-    # State and window always come fresh from the database: a revocation is immediate.
     return KeyInfo(
         kid=key.kid,
         algorithm=key.algorithm,
         state=key.state,
-        verify=base.verify,
+        verify=_verifier(key.algorithm, bytes(key.public_key)),
         not_before=key.not_before,
         not_after=key.not_after,
         retired_at=key.retired_at,
@@ -181,8 +179,13 @@ def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verificati
             reason = Reason.SUPERSEDED if code.issue_seq < card.issue_seq else Reason.UNKNOWN_CARD
             raise Rejected(reason, **seen)
     except Rejected as exc:
-        return Verification.refused(exc)
-    return Verification.accepted(code, card)
+        return _translated(Verification.refused(exc))
+    return _translated(Verification.accepted(code, card))
+
+
+def _translated(result: Verification) -> Verification:
+    # ehccode's messages are English msgids of the platform's catalogue.
+    return dataclasses.replace(result, message=gettext(result.message))
 
 
 def public_key_set() -> dict:

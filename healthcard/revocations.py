@@ -12,8 +12,8 @@ import re
 from django.db import transaction
 from django.utils import timezone
 
+from ehccode import card_ref
 from healthcard.models import Card, RevocationCounter, RevocationEntry, RevocationKind
-from healthcard.offline import card_ref
 
 MAX_PAGE = 5000
 _CURSOR = re.compile(r"c(0|[1-9][0-9]{0,17})")  # fits a signed 64-bit integer

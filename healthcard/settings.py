@@ -3,7 +3,7 @@
 Everything that differs between a laptop and production comes from the environment,
 read through the small typed helpers below, which fail loudly on bad values. The
 defaults run on one machine with nothing else installed (SQLite, a file-system Celery
-broker, console SMS, PDF printing). docs/configuration.md lists every variable.
+broker, PDF printing). docs/configuration.md lists every variable.
 """
 
 import base64
@@ -117,7 +117,6 @@ elif not SECRET_KEY or HEALTHCARD_KEK is None:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "healthcard.apps.HealthcardAdminConfig",
@@ -288,8 +287,6 @@ HEALTHCARD_AUDIT_PARTITIONS = env_int("HEALTHCARD_AUDIT_PARTITIONS", 16, minimum
 HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
     "HEALTHCARD_RETIRED_SIGNING_KEY_DAYS", 5 * 365, minimum=1
 )
-# "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
-HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
 
 # Error pages, error e-mails and log lines never show a secret: names matching
 # KEK/KEY/SECRET/PASS/TOKEN/CREDENTIAL... are hidden, URL passwords and the values of

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 # Known Debian locations, best-looking first. Index 2 of Noto Sans CJK is the SC face.
 KNOWN_FONTS = [
@@ -139,10 +140,19 @@ def _fc_match_candidates() -> list[tuple[str, int]]:
     return found
 
 
+def _configured_specs() -> list[str]:
+    """HEALTHCARD_CJK_FONT where Django settings are in use; a process without settings
+    (a site tool, the renderers' own check) gets the default chain."""
+    try:
+        return list(getattr(settings, "HEALTHCARD_CJK_FONT", []))
+    except ImproperlyConfigured:
+        return []
+
+
 @functools.cache
 def font_chain(*, for_pdf: bool = False) -> tuple[FontFace, ...]:
     """The fonts to draw slips with, first choice first. Raises FontError if none."""
-    configured = [_parse_spec(s) for s in getattr(settings, "HEALTHCARD_CJK_FONT", []) if s]
+    configured = [_parse_spec(s) for s in _configured_specs() if s]
     seen, chain = set(), []
     for path, index in [*configured, *KNOWN_FONTS, *_fc_match_candidates()]:
         if (path, index) in seen or not Path(path).is_file():

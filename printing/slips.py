@@ -1,21 +1,20 @@
 """What a printed card says, built from the card's current state.
 
 `build_slip` is the only place that reads the database for printing; the renderers
-take the resulting plain `Slip`. The slip shows the masked name and the EHC ID, never
-the ID number; its QR carries the signed static code, made now, so a slip printed for
-a card that was frozen, cancelled or replaced since the job was queued is refused
-rather than printed with a dead code.
+take the resulting plain `Slip` (printing.slip, which imports no models). The slip
+shows the masked name and the EHC ID, never the ID number; its QR carries the signed
+static code, made now, so a slip printed for a card that was frozen, cancelled or
+replaced since the job was queued is refused rather than printed with a dead code.
 """
-
-import datetime
-from dataclasses import dataclass, field
 
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from healthcard import codes
 from healthcard.models import Card, CardStatus
+from printing.slip import TITLE, Slip
 
-TITLE = "电子健康卡"  # the national name of the card, printed as is in every language
+__all__ = ["Slip", "SlipError", "build_slip", "sample_slip"]
 
 
 class SlipError(Exception):
@@ -24,47 +23,6 @@ class SlipError(Exception):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Slip:
-    code: str
-    masked_name: str
-    ehc_id: str
-    institution_name: str
-    issued_on: datetime.date
-    issue_seq: int
-    title: str = TITLE
-    labels: dict[str, str] = field(default_factory=dict)
-    instruction: str = ""
-    is_test: bool = False
-
-    @property
-    def ehc_id_groups(self) -> list[str]:
-        """The EHC ID in groups of four characters, read aloud or typed without losing
-        one's place."""
-        return [self.ehc_id[i : i + 4] for i in range(0, len(self.ehc_id), 4)]
-
-    def ehc_id_lines(self, groups_per_line: int = 4) -> list[str]:
-        groups = self.ehc_id_groups
-        return [
-            " ".join(groups[i : i + groups_per_line])
-            for i in range(0, len(groups), groups_per_line)
-        ]
-
-    @property
-    def texts(self) -> list[str]:
-        """Every piece of text on the slip (to check fonts and encodings)."""
-        return [
-            self.title,
-            self.masked_name,
-            self.ehc_id,
-            self.institution_name,
-            self.issued_on.isoformat(),
-            str(self.issue_seq),
-            self.instruction,
-            *self.labels.values(),
-        ]
 
 
 def _labels() -> dict[str, str]:
@@ -87,8 +45,6 @@ def _instruction() -> str:
 def build_slip(card: Card) -> Slip:
     """The slip for `card` as it is now. Refuses (SlipError) a card that is not active;
     the code is signed for the card's current issue sequence."""
-    from healthcard import codes  # the codes module signs with the active key
-
     card = Card.objects.select_related("person", "institution").get(pk=card.pk)
     if card.status != CardStatus.ACTIVE:
         raise SlipError(

@@ -9,7 +9,6 @@ import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-django-checks")
 os.environ.setdefault("HEALTHCARD_KEK", "dGVzdC1rZWstdGVzdC1rZWstdGVzdC1rZWstMzJieXQ=")
-os.environ.setdefault("HEALTHCARD_SMS_BACKEND", "outbox")
 
 from healthcard.settings import *  # noqa: F403
 

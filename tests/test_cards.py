@@ -84,7 +84,8 @@ def test_register_and_issue_writes_person_card_and_audit(hospital, clerk):
 
 
 def test_ehc_id_is_the_national_derivation_of_the_identity(card):
-    from healthcard import keys, national
+    from ehccode import national
+    from healthcard import keys
 
     person = card.person
     root = keys.root_key()

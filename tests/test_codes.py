@@ -6,7 +6,9 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from healthcard import cards, codes, keys, national, offline
+import ehccode
+from ehccode import national
+from healthcard import cards, codes, keys
 from healthcard.codes import CodeError, Reason, dynamic_code, static_code, verify_code
 from healthcard.models import Card, CardStatus, Key, KeyPurpose, KeyState
 
@@ -43,7 +45,7 @@ def test_static_code_is_national_compatible_and_carries_seq_and_date(card):
     assert fields[0] == card.ehc_id and fields[1] == "1"
     assert fields[2] == "H1"
     assert fields[3] == str(card.issue_seq)
-    assert fields[4] == card.seq_issued_at.astimezone(offline.CST).strftime("%Y%m%d")
+    assert fields[4] == card.seq_issued_at.astimezone(ehccode.CST).strftime("%Y%m%d")
 
 
 def test_dynamic_code_verifies_and_carries_national_validity_and_org_code(card):
@@ -53,7 +55,7 @@ def test_dynamic_code_verifies_and_carries_national_validity_and_org_code(card):
     assert fields[:2] == [card.ehc_id, "0"]
     assert fields[3] == "4300A0001"
     protection = keys.unwrap(Key.objects.get(purpose=KeyPurpose.DYNAMIC_PROTECTION))
-    expires_cst = (now + datetime.timedelta(seconds=60)).astimezone(offline.CST)
+    expires_cst = (now + datetime.timedelta(seconds=60)).astimezone(ehccode.CST)
     assert national.decode_validity(fields[2], protection) == expires_cst.replace(tzinfo=None)
     result = verify_code(text, at=now + datetime.timedelta(seconds=59))
     assert result.ok and result.kind == "dynamic" and result.card == card
@@ -148,14 +150,14 @@ def test_replacement_supersedes_the_old_static_code_at_once(card, clerk):
 
 def test_unknown_card_is_refused(db):
     kid, sign = keys.code_signer()
-    prefix = offline.static_prefix("AB" * 32, 1, datetime.date(2026, 1, 1), kid)
-    _refused(verify_code(offline.finish(prefix, sign)), Reason.UNKNOWN_CARD)
+    prefix = ehccode.static_prefix("AB" * 32, 1, datetime.date(2026, 1, 1), kid)
+    _refused(verify_code(ehccode.finish(prefix, sign)), Reason.UNKNOWN_CARD)
 
 
 def test_issue_sequence_never_issued_is_unknown(card):
     kid, sign = keys.code_signer()
-    prefix = offline.static_prefix(card.ehc_id, card.issue_seq + 1, datetime.date(2026, 1, 1), kid)
-    _refused(verify_code(offline.finish(prefix, sign)), Reason.UNKNOWN_CARD)
+    prefix = ehccode.static_prefix(card.ehc_id, card.issue_seq + 1, datetime.date(2026, 1, 1), kid)
+    _refused(verify_code(ehccode.finish(prefix, sign)), Reason.UNKNOWN_CARD)
 
 
 def test_static_codes_in_bulk_match_single_codes(make_card):
@@ -204,10 +206,10 @@ def test_dynamic_code_signed_by_a_retired_key_after_retirement_is_refused(card):
     protection = keys.unwrap(keys.active_key(KeyPurpose.DYNAMIC_PROTECTION))
     expires = (at + datetime.timedelta(seconds=30)).replace(microsecond=0)
     validity = national.encode_validity(
-        expires.astimezone(offline.CST).replace(tzinfo=None), protection
+        expires.astimezone(ehccode.CST).replace(tzinfo=None), protection
     )
-    prefix = offline.dynamic_prefix(card.ehc_id, validity, "4300A0001", expires, old.kid)
-    _refused(verify_code(offline.finish(prefix, keys.signer_for(old)), at=at), Reason.KEY_RETIRED)
+    prefix = ehccode.dynamic_prefix(card.ehc_id, validity, "4300A0001", expires, old.kid)
+    _refused(verify_code(ehccode.finish(prefix, keys.signer_for(old)), at=at), Reason.KEY_RETIRED)
 
 
 def test_dynamic_code_survives_one_protection_key_rotation_but_not_two(card):
@@ -240,7 +242,7 @@ def test_sm2_static_code_works_end_to_end_online_and_offline(card):
     text = static_code(card)
     result = verify_code(text)
     assert result.ok and Key.objects.get(kid=result.kid).algorithm == "sm2"
-    offline_result = offline.verify_offline(text, codes.public_key_set())
+    offline_result = ehccode.verify_offline(text, codes.public_key_set())
     assert offline_result.ok and offline_result.kid == result.kid
     _refused(verify_code(_replace_char(text, len(text) - 20)), Reason.BAD_SIGNATURE)
 
@@ -408,10 +410,10 @@ def test_verifying_a_dynamic_code_never_creates_a_protection_key(card):
     kid, sign = keys.code_signer()
     expires = (timezone.now() + datetime.timedelta(seconds=30)).replace(microsecond=0)
     validity = national.encode_validity(
-        expires.astimezone(offline.CST).replace(tzinfo=None), bytes(16)
+        expires.astimezone(ehccode.CST).replace(tzinfo=None), bytes(16)
     )
-    text = offline.finish(
-        offline.dynamic_prefix(card.ehc_id, validity, "4300A0001", expires, kid), sign
+    text = ehccode.finish(
+        ehccode.dynamic_prefix(card.ehc_id, validity, "4300A0001", expires, kid), sign
     )
     _refused(verify_code(text), Reason.UNKNOWN_KEY)
     assert not Key.objects.filter(purpose=KeyPurpose.DYNAMIC_PROTECTION).exists()

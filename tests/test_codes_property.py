@@ -8,7 +8,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from healthcard import codes, offline, signing
+import ehccode
+from ehccode import signing
+from healthcard import codes
 
 SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
 PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
@@ -25,11 +27,11 @@ KEY_SET = {
     ]
 }
 SIGN = signing.ED25519.signer(SEED)
-STATIC = offline.finish(
-    offline.static_prefix("AB12" * 16, 3, datetime.date(2026, 3, 1), "E0000001"), SIGN
+STATIC = ehccode.finish(
+    ehccode.static_prefix("AB12" * 16, 3, datetime.date(2026, 3, 1), "E0000001"), SIGN
 )
-DYNAMIC = offline.finish(
-    offline.dynamic_prefix(
+DYNAMIC = ehccode.finish(
+    ehccode.dynamic_prefix(
         "CD34" * 16,
         "0123456789ABCDEF0123456789ABCDEF",
         "4300A0001",
@@ -38,7 +40,7 @@ DYNAMIC = offline.finish(
     ),
     SIGN,
 )
-VERIFIER = offline.OfflineVerifier(KEY_SET, {})
+VERIFIER = ehccode.OfflineVerifier(KEY_SET, {})
 # The QR alphanumeric set, lower case, and a few bytes a broken scanner might produce.
 ALPHABET = string.digits + string.ascii_uppercase + " $%*+-./:" + "abcxyz\x00\n\r\t\xff二"
 

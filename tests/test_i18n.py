@@ -51,7 +51,7 @@ def test_catalogue_covers_every_message_in_the_source(tmp_path, settings):
     It runs on a copy of the sources and the catalogue: makemessages writes into every
     `locale` folder it finds, and the tree's own must not change."""
     base = Path(settings.BASE_DIR)
-    for name in ("healthcard", "portal", "printing", "templates"):
+    for name in ("ehccode", "healthcard", "portal", "printing", "templates"):
         shutil.copytree(base / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     catalogue = tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES"
     catalogue.mkdir(parents=True)

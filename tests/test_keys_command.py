@@ -94,4 +94,4 @@ def test_exported_key_set_verifies_codes_offline(card, tmp_path):
     run("export-public", "--output", str(target))
     out = io.StringIO()
     call_command("verify_code", "--keys", str(target), text, stdout=out)
-    assert "valid static code" in out.getvalue()
+    assert "valid: static code" in out.getvalue()

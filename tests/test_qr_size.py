@@ -7,7 +7,9 @@ import pytest
 import qrcode
 from qrcode.util import MODE_ALPHA_NUM, QRData
 
-from healthcard import codes, offline, signing
+import ehccode
+from ehccode import signing
+from healthcard import codes
 
 ALPHANUMERIC = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
@@ -29,27 +31,27 @@ def sign():
 
 def worst_static(sign) -> str:
     # Longest seq (10 digits), longest key ID (16 characters).
-    prefix = offline.static_prefix("F" * 64, 9_999_999_999, datetime.date(2099, 12, 31), "Z" * 16)
-    return offline.finish(prefix, sign)
+    prefix = ehccode.static_prefix("F" * 64, 9_999_999_999, datetime.date(2099, 12, 31), "Z" * 16)
+    return ehccode.finish(prefix, sign)
 
 
 def worst_dynamic(sign) -> str:
     expires = datetime.datetime(2286, 11, 20, tzinfo=datetime.UTC)  # 10-digit Unix time
-    prefix = offline.dynamic_prefix("F" * 64, "F" * 32, "Z" * 20, expires, "Z" * 16)
-    return offline.finish(prefix, sign)
+    prefix = ehccode.dynamic_prefix("F" * 64, "F" * 32, "Z" * 20, expires, "Z" * 16)
+    return ehccode.finish(prefix, sign)
 
 
 def test_worst_case_static_code_fits_version_8_at_level_m(sign):
     text = worst_static(sign)
     assert len(text) == 210
-    assert offline.parse(text).issue_seq == 9_999_999_999
+    assert ehccode.parse(text).issue_seq == 9_999_999_999
     assert qr_version(text) <= 8
 
 
 def test_worst_case_dynamic_code_fits_version_9_at_level_m(sign):
     text = worst_dynamic(sign)
     assert len(text) == 255
-    assert offline.parse(text).kind == "dynamic"
+    assert ehccode.parse(text).kind == "dynamic"
     assert qr_version(text) <= 9
 
 

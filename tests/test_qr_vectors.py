@@ -10,7 +10,8 @@ import pytest
 from Crypto.Signature import eddsa
 from gmssl import sm2
 
-from healthcard import national, offline, signing
+import ehccode
+from ehccode import national, signing
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "qr-format.md"
 
@@ -49,7 +50,7 @@ def _key_set(*vectors) -> dict:
 def _prefix(vector: dict) -> str:
     inputs = vector["inputs"]
     if inputs["kind"] == "static":
-        return offline.static_prefix(
+        return ehccode.static_prefix(
             inputs["ehc_id"],
             inputs["issue_seq"],
             datetime.date.fromisoformat(inputs["issue_date"]),
@@ -57,11 +58,11 @@ def _prefix(vector: dict) -> str:
         )
     expires_at = _at(inputs["expires_at"])
     validity = national.encode_validity(
-        expires_at.astimezone(offline.CST).replace(tzinfo=None),
+        expires_at.astimezone(ehccode.CST).replace(tzinfo=None),
         bytes.fromhex(inputs["protection_key"]),
     )
     assert validity == vector["validity"]
-    return offline.dynamic_prefix(
+    return ehccode.dynamic_prefix(
         inputs["ehc_id"], validity, inputs["org_code"], expires_at, vector["kid"]
     )
 
@@ -98,12 +99,12 @@ def test_vector_text_is_reproduced_from_key_and_inputs(vector):
         engine = sm2.CryptSM2(private_key=secret.hex(), public_key=vector["public_key"])
         signature = bytes.fromhex(engine.sign_with_sm3(message, vector["nonce_k"]))
     assert signature.hex() == vector["signature"]
-    assert f"{vector['signed_bytes']}:{offline.encode_signature(signature)}" == vector["text"]
+    assert f"{vector['signed_bytes']}:{ehccode.encode_signature(signature)}" == vector["text"]
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v["name"])
 def test_vector_verifies_offline(vector):
-    result = offline.verify_offline(vector["text"], _key_set(vector), at=_at(vector["verify_at"]))
+    result = ehccode.verify_offline(vector["text"], _key_set(vector), at=_at(vector["verify_at"]))
     assert result.ok, result
     assert vector["expect"] == "valid"
     assert result.kid == vector["kid"]
@@ -114,14 +115,14 @@ def test_vector_verifies_offline(vector):
 def test_dynamic_vector_is_expired_at_its_expiry():
     vector = next(v for v in VECTORS if v["inputs"]["kind"] == "dynamic")
     at = _at(vector["inputs"]["expires_at"])
-    assert offline.verify_offline(vector["text"], _key_set(vector), at=at).reason == "expired"
+    assert ehccode.verify_offline(vector["text"], _key_set(vector), at=at).reason == "expired"
 
 
 @pytest.mark.parametrize("case", REFUSALS, ids=lambda c: c["why"])
 def test_refusal_vectors(case):
     by_kid = {v["kid"]: v for v in VECTORS}
     keys = _key_set(by_kid["E0000001"], by_kid["S0000001"])
-    result = offline.verify_offline(
+    result = ehccode.verify_offline(
         case["text"], keys, case.get("revocations"), at=_at("2026-11-25T08:00:00Z")
     )
     assert not result.ok
@@ -130,4 +131,4 @@ def test_refusal_vectors(case):
 
 
 def test_card_reference_in_the_document_matches():
-    assert offline.card_ref(VECTORS[0]["inputs"]["ehc_id"]) == "98DB2DAF9723F11CCE0A38584EF24DBE"
+    assert ehccode.card_ref(VECTORS[0]["inputs"]["ehc_id"]) == "98DB2DAF9723F11CCE0A38584EF24DBE"

@@ -3,7 +3,8 @@
 import pytest
 from django.db import transaction
 
-from healthcard import cards, codes, offline, revocations
+import ehccode
+from healthcard import cards, codes, revocations
 from healthcard.models import CardStatus, RevocationEntry
 from healthcard.revocations import BadCursor, revocations_since
 
@@ -21,7 +22,7 @@ def test_freeze_unfreeze_cancel_and_replace_append_entries(card, supervisor):
         ("cancelled", None),
     ]
     assert [e["seq"] for e in entries] == [1, 2, 3, 4]
-    assert {e["ref"] for e in entries} == {offline.card_ref(card.ehc_id)}
+    assert {e["ref"] for e in entries} == {ehccode.card_ref(card.ehc_id)}
 
 
 def test_entries_never_carry_the_ehc_id(card, supervisor):
@@ -99,26 +100,26 @@ def test_append_refuses_inconsistent_entries(card):
 def test_offline_terminal_rejects_old_paper_after_the_next_sync(card, clerk):
     old = codes.static_code(card)
     key_set = codes.public_key_set()
-    saved = offline.merge_revocation_pages(None, revocations_since(None))
-    assert offline.verify_offline(old, key_set, saved).ok
+    saved = ehccode.merge_revocation_pages(None, revocations_since(None))
+    assert ehccode.verify_offline(old, key_set, saved).ok
     card = cards.replace_card(card, by=clerk, reason="lost")
     # Before syncing, the terminal still accepts the old paper (documented behaviour).
-    assert offline.verify_offline(old, key_set, saved).ok
-    saved = offline.merge_revocation_pages(saved, revocations_since(saved["cursor"]))
-    result = offline.verify_offline(old, key_set, saved)
+    assert ehccode.verify_offline(old, key_set, saved).ok
+    saved = ehccode.merge_revocation_pages(saved, revocations_since(saved["cursor"]))
+    result = ehccode.verify_offline(old, key_set, saved)
     assert result.reason == "superseded" and result.card is None
-    assert offline.verify_offline(codes.static_code(card), key_set, saved).ok
+    assert ehccode.verify_offline(codes.static_code(card), key_set, saved).ok
 
 
 def test_offline_terminal_learns_freeze_and_unfreeze(card, supervisor):
     text = codes.static_code(card)
     key_set = codes.public_key_set()
     cards.set_status(card, CardStatus.FROZEN, by=supervisor, reason="x")
-    saved = offline.merge_revocation_pages(None, revocations_since(None))
-    assert offline.verify_offline(text, key_set, saved).reason == "card_frozen"
+    saved = ehccode.merge_revocation_pages(None, revocations_since(None))
+    assert ehccode.verify_offline(text, key_set, saved).reason == "card_frozen"
     cards.set_status(card, CardStatus.ACTIVE, by=supervisor, reason="x")
-    saved = offline.merge_revocation_pages(saved, revocations_since(saved["cursor"]))
-    assert offline.verify_offline(text, key_set, saved).ok
+    saved = ehccode.merge_revocation_pages(saved, revocations_since(saved["cursor"]))
+    assert ehccode.verify_offline(text, key_set, saved).ok
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from healthcard import offline, signing
+import ehccode
+from ehccode import signing
 
 ROOT = Path(__file__).resolve().parent.parent
 EHC = "AB12" * 16
@@ -35,8 +36,8 @@ def files(tmp_path):
     keys_path.write_text(json.dumps({"format": "ehc-keys/1", "keys": [key]}))
     rev_path = tmp_path / "rev.json"
     rev_path.write_text(json.dumps({"entries": [], "cursor": "c0"}))
-    text = offline.finish(
-        offline.static_prefix(EHC, 2, datetime.date(2026, 1, 1), "E0000001"), sign
+    text = ehccode.finish(
+        ehccode.static_prefix(EHC, 2, datetime.date(2026, 1, 1), "E0000001"), sign
     )
     return {"keys": keys_path, "rev": rev_path, "text": text, "sign": sign}
 
@@ -49,7 +50,7 @@ def run(*args):
 
 def test_valid_code_prints_its_kind_key_and_ehc_id(files):
     output = run("--keys", str(files["keys"]), "--revocations", str(files["rev"]), files["text"])
-    assert "valid static code" in output and "E0000001" in output and EHC in output
+    assert "valid: static code" in output and "E0000001" in output and EHC in output
 
 
 def test_refused_code_exits_with_status_1_and_the_reason(files):
@@ -61,7 +62,7 @@ def test_refused_code_exits_with_status_1_and_the_reason(files):
 
 
 def test_revocation_list_is_applied(files):
-    entry = {"seq": 1, "ref": offline.card_ref(EHC), "kind": "superseded", "issue_seq": 3}
+    entry = {"seq": 1, "ref": ehccode.card_ref(EHC), "kind": "superseded", "issue_seq": 3}
     files["rev"].write_text(json.dumps({"entries": [entry], "cursor": "c1"}))
     out = io.StringIO()
     with pytest.raises(CommandError) as exc:
@@ -86,10 +87,10 @@ def test_json_output(files):
 
 def test_at_option_checks_expiry(files):
     expires = datetime.datetime(2026, 11, 25, 8, 0, tzinfo=datetime.UTC)
-    text = offline.finish(
-        offline.dynamic_prefix(EHC, "0" * 32, "4300A0001", expires, "E0000001"), files["sign"]
+    text = ehccode.finish(
+        ehccode.dynamic_prefix(EHC, "0" * 32, "4300A0001", expires, "E0000001"), files["sign"]
     )
-    assert "valid dynamic code" in run(
+    assert "valid: dynamic code" in run(
         "--keys", str(files["keys"]), "--at", "2026-11-25T07:59:00Z", text
     )
     with pytest.raises(CommandError) as exc:
@@ -142,4 +143,4 @@ def test_runs_as_a_process_reading_stdin_without_a_database(files, tmp_path):
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "valid static code" in done.stdout
+    assert "valid: static code" in done.stdout

@@ -13,7 +13,7 @@ class RevocationKind(models.TextChoices):
 class RevocationEntry(models.Model):
     """One entry of the revocation list offline terminals sync (docs/qr-format.md).
 
-    Keyed by a privacy-preserving card reference (healthcard.offline.card_ref), never
+    Keyed by a privacy-preserving card reference (ehccode.card_ref), never
     the EHC ID. `seq` is assigned under a lock on RevocationCounter, so entries become
     visible in `seq` order and a cursor never skips one committed late.
     """

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from printing.models import Printer, PrinterKind, TextMode
-from printing.slips import Slip
+from printing.slip import Slip
 from tests.printing.virtual_printer import VirtualPrinter
 
 

@@ -4,8 +4,10 @@ import io
 
 import pypdfium2
 import pytest
+from reportlab.lib.units import mm
 
 from printing import fonts, renderers
+from printing.renderers import pdf, qr, raster
 from tests.printing import escpos_decode
 from tests.printing.conftest import preview
 
@@ -40,7 +42,7 @@ def test_qr_modules_are_at_least_half_a_millimetre_with_quiet_zone(make_slip, pa
     matrix = renderers.qr_matrix(slip.code)
     n = len(matrix)
     # the quiet zone is part of the matrix: 4 light modules on every side
-    for k in range(renderers.QUIET_ZONE):
+    for k in range(qr.QUIET_ZONE):
         assert not any(matrix[k]) and not any(matrix[n - 1 - k])
         assert not any(row[k] or row[n - 1 - k] for row in matrix)
     # where the reader found the symbol, in dots
@@ -48,8 +50,8 @@ def test_qr_modules_are_at_least_half_a_millimetre_with_quiet_zone(make_slip, pa
 
     (result,) = zxingcpp.read_barcodes(image.convert("L"))
     left, right = result.position.top_left.x, result.position.top_right.x
-    module_dots = (right - left + 1) / (n - 2 * renderers.QUIET_ZONE)
-    assert module_dots / renderers.DOTS_PER_MM >= 0.5
+    module_dots = (right - left + 1) / (n - 2 * qr.QUIET_ZONE)
+    assert module_dots / raster.DOTS_PER_MM >= 0.5
     # light margin of at least 4 modules left and right of the symbol
     assert left >= 4 * module_dots - 1
     assert image.width - right >= 4 * module_dots - 1
@@ -69,7 +71,7 @@ def test_native_slip_has_gbk_text_in_chinese_mode_and_native_qr(make_slip):
     assert escpos_decode.qr_payloads(data) == [slip.code.encode()]
     qr = escpos_decode.qr_settings(data)
     assert qr["ec"] == 49  # level M
-    assert qr["module"] / renderers.DOTS_PER_MM >= 0.5
+    assert qr["module"] / raster.DOTS_PER_MM >= 0.5
     texts = escpos_decode.chinese_texts(data)
     assert "电子健康卡" in texts
     assert "张*三" in texts
@@ -100,7 +102,7 @@ def test_ext_b_glyphs_are_not_blank_in_the_raster(make_slip):
 
     for char in "𠮷𡒄":
         img = Image.new("1", (80, 80), 1)
-        renderers._TextDrawer(ImageDraw.Draw(img)).text(10, 10, char, 40)
+        raster.TextDrawer(ImageDraw.Draw(img)).text(10, 10, char, 40)
         ink = img.convert("L").histogram()[0]
         assert ink > 50, char
 
@@ -140,13 +142,13 @@ def test_pdf_sheet_holds_ten_cards_per_a4_page(make_slip):
 
 def test_pdf_qr_modules_are_at_least_half_a_millimetre(make_slip, monkeypatch):
     drawn = {}
-    real = renderers._draw_qr
+    real = pdf.draw_qr
 
     def spy(c, text, x, y, size):
-        drawn["module_mm"] = size / len(renderers.qr_matrix(text)) / renderers.mm
+        drawn["module_mm"] = size / len(renderers.qr_matrix(text)) / mm
         return real(c, text, x, y, size)
 
-    monkeypatch.setattr(renderers, "_draw_qr", spy)
+    monkeypatch.setattr(pdf, "draw_qr", spy)
     renderers.render_pdf_card(make_slip())
     assert drawn["module_mm"] >= 0.5
 
@@ -170,3 +172,40 @@ def test_pdf_opens_with_pillow_free_reader(make_slip):
     assert "张*三" in out
     assert "1AF4 C373 AED3 27EC" in out
     assert io.BytesIO(data).getbuffer().nbytes < 200_000
+
+
+RENDER_WITHOUT_SETTINGS = """
+import datetime, sys
+from printing.renderers import render_escpos_native, render_escpos_raster, render_pdf_card
+from printing.slip import Slip
+
+slip = Slip(code="EHC-RENDER-CHECK", masked_name="张*三", ehc_id="AB12" * 16,
+            institution_name="中南大学湘雅医院", issued_on=datetime.date(2026, 11, 25), issue_seq=1)
+pdf = render_pdf_card(slip)
+raster = render_escpos_raster(slip, 58)
+native = render_escpos_native(slip, 80)
+assert pdf.startswith(b"%PDF") and b"\\x1dv0" in raster and b"\\x1d(k" in native
+assert not any(name.startswith(("healthcard", "printing.models", "printing.slips"))
+               for name in sys.modules), "a renderer imported the database layer"
+print("rendered")
+"""
+
+
+def test_a_slip_renders_in_a_process_without_django_settings(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HEALTHCARD"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", RENDER_WITHOUT_SETTINGS],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "rendered"

@@ -11,7 +11,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from healthcard import keys, signing
+from ehccode import signing
+from healthcard import keys
 from healthcard.models import Key, KeyPurpose
 
 ACTOR = "cli:keys"

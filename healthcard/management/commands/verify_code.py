@@ -1,5 +1,6 @@
 """Verify a code offline, the way a terminal without network does: a saved key set
-and revocation list only, no database, no network (healthcard.offline).
+and revocation list only, no database, no network. A thin caller of the ehccode
+library, whose own command (python -m ehccode verify) needs no Django at all.
 
     python manage.py verify_code --keys keys.json --revocations rev.json TEXT
 
@@ -7,13 +8,13 @@ Prints the outcome; exit status 0 for a valid code, 1 for a refused one, 2 for
 unreadable inputs. TEXT "-" reads the code from standard input.
 """
 
-import datetime
 import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext
 
-from healthcard.offline import OfflineVerifier
+from ehccode import cli
 
 
 class Command(BaseCommand):
@@ -32,35 +33,15 @@ class Command(BaseCommand):
         text = options["text"]
         if text == "-":
             text = sys.stdin.read(2048).rstrip("\r\n")
-        at = None
-        if options["at"]:
-            try:
-                at = datetime.datetime.fromisoformat(options["at"].replace("Z", "+00:00"))
-            except ValueError:
-                raise CommandError("--at is not an ISO 8601 time", returncode=2) from None
-            if at.tzinfo is None:
-                raise CommandError("--at needs a UTC offset, e.g. Z or +08:00", returncode=2)
         try:
-            verifier = OfflineVerifier.from_files(options["keys"], options["revocations"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CommandError(f"cannot load key set or revocations: {exc}", returncode=2) from None
+            at = cli.parse_at(options["at"])
+            verifier = cli.load(options["keys"], options["revocations"])
+        except cli.UsageError as exc:
+            raise CommandError(str(exc), returncode=2) from None
         result = verifier.verify(text, at=at)
         if options["json"]:
-            self.stdout.write(
-                json.dumps(
-                    {
-                        "ok": result.ok,
-                        "reason": result.reason,
-                        "kind": result.kind,
-                        "kid": result.kid,
-                        "ehc_id": result.ehc_id,
-                        "message": result.message,
-                    }
-                )
-            )
-        elif result.ok:
-            self.stdout.write(f"valid {result.kind} code, key {result.kid}, EHC ID {result.ehc_id}")
+            self.stdout.write(json.dumps(cli.as_dict(result)))
         else:
-            self.stdout.write(f"refused: {result.reason}: {result.message}")
+            self.stdout.write(cli.describe(result, gettext(result.message)))
         if not result.ok:
             raise CommandError(result.reason, returncode=1)

@@ -1,13 +1,13 @@
-"""The offline verifier: a saved key set and revocation list, no database, no network.
-Tests without the `db` fixture fail on any database access, which is the point."""
+"""The offline verifier: a saved key set and revocation list, no database, no network,
+no Django."""
 
 import datetime
 import json
 
 import pytest
 
-from healthcard import offline, signing
-from healthcard.offline import OfflineVerifier, Reason
+import ehccode
+from ehccode import OfflineVerifier, Reason, signing
 
 AT = datetime.datetime(2026, 11, 25, 8, 0, tzinfo=datetime.UTC)
 EHC = "AB12" * 16
@@ -30,11 +30,11 @@ def _key(kid="E0000001", algorithm="ed25519", **extra):
 
 
 def _static(sign, kid="E0000001", seq=1, ehc=EHC, date=datetime.date(2026, 1, 1)):
-    return offline.finish(offline.static_prefix(ehc, seq, date, kid), sign)
+    return ehccode.finish(ehccode.static_prefix(ehc, seq, date, kid), sign)
 
 
 def _dynamic(sign, kid="E0000001", expires=AT + datetime.timedelta(seconds=60), ehc=EHC):
-    return offline.finish(offline.dynamic_prefix(ehc, "0" * 32, "4300A0001", expires, kid), sign)
+    return ehccode.finish(ehccode.dynamic_prefix(ehc, "0" * 32, "4300A0001", expires, kid), sign)
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def ed():
 def _entry(seq, kind, ehc=EHC, issue_seq=None):
     return {
         "seq": seq,
-        "ref": offline.card_ref(ehc),
+        "ref": ehccode.card_ref(ehc),
         "kind": kind,
         "issue_seq": issue_seq,
         "at": "2026-06-01T00:00:00Z",
@@ -175,20 +175,20 @@ def test_revocation_list_supersedes_older_issue_sequences_of_static_codes_only(e
 
 def test_merging_pages_keeps_order_and_last_cursor(ed):
     entry, sign = ed
-    saved = offline.merge_revocation_pages(None, {"entries": [_entry(1, "frozen")], "cursor": "c1"})
-    saved = offline.merge_revocation_pages(
+    saved = ehccode.merge_revocation_pages(None, {"entries": [_entry(1, "frozen")], "cursor": "c1"})
+    saved = ehccode.merge_revocation_pages(
         saved, {"entries": [_entry(2, "unfrozen")], "cursor": "c2"}
     )
     assert saved["cursor"] == "c2" and len(saved["entries"]) == 2
     assert OfflineVerifier({"keys": [entry]}, saved).verify(_static(sign), at=AT).ok
-    unchanged = offline.merge_revocation_pages(saved, {"entries": [], "cursor": None})
+    unchanged = ehccode.merge_revocation_pages(saved, {"entries": [], "cursor": None})
     assert unchanged["cursor"] == "c2"
 
 
 def test_card_reference_is_not_the_ehc_id():
-    ref = offline.card_ref(EHC)
+    ref = ehccode.card_ref(EHC)
     assert len(ref) == 32 and EHC not in ref and ref == ref.upper()
-    assert offline.card_ref("CD34" * 16) != ref
+    assert ehccode.card_ref("CD34" * 16) != ref
 
 
 def test_from_files(tmp_path, ed):

@@ -6,7 +6,7 @@ import secrets
 import pytest
 from gmssl.sm4 import SM4_ENCRYPT, CryptSM4
 
-from healthcard import national
+from ehccode import national
 
 NO_PADDING = -1  # gmssl pads unless told neither PKCS7 (0) nor ZERO (1)
 
@@ -48,7 +48,7 @@ def test_ehc_id_fixed_vector():
     root = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
     ehc_id = national.derive_ehc_id(master, "01", "43010219900517001X", root)
     assert ehc_id == reference_ehc_id(master, "01", "43010219900517001X", root)
-    assert national.EHC_ID_RE.match(ehc_id)
+    assert national.EHC_ID_RE.fullmatch(ehc_id)
     assert len(ehc_id) == 64 and ehc_id == ehc_id.upper()
 
 
@@ -105,7 +105,7 @@ def test_validity_round_trip():
     key = secrets.token_bytes(16)
     expires = datetime.datetime(2026, 11, 25, 18, 40, 59)
     validity = national.encode_validity(expires, key)
-    assert national.VALIDITY_RE.match(validity)
+    assert national.VALIDITY_RE.fullmatch(validity)
     assert national.decode_validity(validity, key) == expires
 
 

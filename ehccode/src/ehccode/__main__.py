@@ -1,0 +1,5 @@
+import sys
+
+from ehccode.cli import main
+
+sys.exit(main())

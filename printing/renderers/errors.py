@@ -1,0 +1,2 @@
+class RenderError(Exception):
+    """A slip cannot be rendered for this output (QR too large, unknown profile)."""
