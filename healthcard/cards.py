@@ -15,7 +15,13 @@ from django.utils.translation import gettext as _
 from healthcard import audit, keys, national
 from healthcard.errors import DomainError
 from healthcard.models import Card, CardStatus, Channel, Institution, Person
-from healthcard.people import PersonData, clean_person_data, find_person, register_person
+from healthcard.people import (
+    PersonData,
+    clean_person_data,
+    find_person,
+    register_person,
+    same_name,
+)
 
 __all__ = [
     "CardError",
@@ -98,6 +104,12 @@ def register_and_issue(
     """Register the person if new and issue their card; for a known identity return
     the existing card. Returns (card, created).
 
+    An identity already on file is answered only when the given name is the one on
+    file (people.same_name: after normalisation); otherwise CardError
+    'identity_mismatch' and nothing about the card, since an ID number alone is no
+    proof of being its holder. Every existing card handed back this way writes a
+    `card.lookup` audit record.
+
     Also when the same identity is being registered concurrently (a terminal retrying
     a request that timed out): the one that loses the race on the unique constraint
     returns the winner's card instead of refusing a duplicate."""
@@ -113,16 +125,31 @@ def register_and_issue(
                 person = find_person(data.id_type, data.id_number)
                 if person is None:
                     raise
+                _require_same_name(person, data.name)
+        else:
+            _require_same_name(person, data.name)
         existing = Card.objects.filter(person=person).first()
-        if existing is not None:
-            return existing, False
-        try:
-            card = issue_card(person, channel=channel, institution=institution, by=by, ip=ip)
-        except CardError as exc:
-            if exc.code != "already_issued":
-                raise
-            return Card.objects.get(person=person), False
-        return card, True
+        if existing is None:
+            try:
+                return issue_card(
+                    person, channel=channel, institution=institution, by=by, ip=ip
+                ), True
+            except CardError as exc:
+                if exc.code != "already_issued":
+                    raise
+                existing = Card.objects.get(person=person)
+        audit.record(
+            "card.lookup", actor=by, obj=existing, institution=institution, ip=ip, channel=channel
+        )
+        return existing, False
+
+
+def _require_same_name(person: Person, name: str) -> None:
+    if not same_name(person.name, name):
+        raise CardError(
+            "identity_mismatch",
+            _("The name does not match the one registered for this identity document."),
+        )
 
 
 def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None = None) -> Card:
@@ -165,13 +192,11 @@ def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None 
 
 def replace_card(card: Card, *, by: Any, reason: str, ip: str | None = None) -> Card:
     """Replace a lost or damaged card: the issue sequence goes up by one so that every
-    code printed before stops verifying (as 'superseded'). Only active cards."""
+    code printed before stops verifying (as 'superseded'). Refuses a card that is not
+    active (require_active: CardError 'card_frozen' or 'card_cancelled')."""
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
-        if card.status != CardStatus.ACTIVE:
-            raise CardError(
-                "not_active", _("Only an active card can be replaced; unfreeze it first.")
-            )
+        require_active(card)
         card.issue_seq += 1
         card.seq_issued_at = timezone.now()
         card.save(update_fields=["issue_seq", "seq_issued_at", "updated_at"])

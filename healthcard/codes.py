@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from healthcard import keys, national
+from healthcard.cards import CardError, require_active
 from healthcard.models import Card, CardStatus, Key, KeyPurpose
 from healthcard.offline import (
     CST,
@@ -45,19 +46,23 @@ __all__ = [
 ]
 
 
-class CodeError(Exception):
-    """A code cannot be made for this card; `reason` is a Reason value."""
+class CodeError(CardError):
+    """A code cannot be made for this card; `reason` (= `code`) is a Reason value."""
 
     def __init__(self, reason: str):
-        super().__init__(str(Reason.MESSAGES[reason]))
-        self.reason = reason
+        super().__init__(reason, Reason.MESSAGES[reason])
+
+    @property
+    def reason(self) -> str:
+        return self.code
 
 
 def _require_active(card: Card) -> None:
-    if card.status == CardStatus.FROZEN:
-        raise CodeError(Reason.CARD_FROZEN)
-    if card.status == CardStatus.CANCELLED:
-        raise CodeError(Reason.CARD_CANCELLED)
+    """cards.require_active (the one rule), refused as the CodeError of that reason."""
+    try:
+        require_active(card)
+    except CardError as exc:
+        raise CodeError(exc.code) from None
 
 
 def _issue_date(card: Card) -> datetime.date:

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from healthcard import audit, pii
+from healthcard.errors import DomainError
 from healthcard.models import Card, CardLink, CardStatus, Institution, LinkKind
 from healthcard.prepared import PreparedQuery
 
@@ -29,13 +30,8 @@ _FORMATS = {
 }
 
 
-class LinkError(Exception):
+class LinkError(DomainError):
     """A refused link operation; `code` is stable, the message is for people."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def normalise_number(kind: str, raw: Any) -> str:

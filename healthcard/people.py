@@ -88,6 +88,17 @@ def clean_person_data(data: PersonData) -> PersonData:
     )
 
 
+def same_name(on_file: str, given: str) -> bool:
+    """Whether `given` is the name on file, after the normalisation every name gets
+    at registration (NFC, trimmed, inner spaces collapsed) and ignoring letter case
+    (Latin names). A name that would not pass registration never matches."""
+    try:
+        given = normalise_name(given)
+    except ValidationError:
+        return False
+    return given.casefold() == (on_file or "").casefold()
+
+
 def find_person(id_type: str, id_number: str) -> Person | None:
     """Exact lookup through the blind index (the number is normalised first)."""
     index = Person.identity_index_for(id_type, normalise_id_number(id_type, id_number))

@@ -9,21 +9,27 @@ rather than printed with a dead code.
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from healthcard.models import Card, CardStatus
+from healthcard import cards
+from healthcard.errors import DomainError
+from healthcard.models import Card
 
 TITLE = "电子健康卡"  # the national name of the card, printed as is in every language
 
 
-class SlipError(Exception):
-    """The card cannot be printed now; `reason` is a stable code, str() explains."""
+class SlipError(DomainError):
+    """The card cannot be printed now; `reason` (= `code`) is stable, str() explains."""
 
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+    def __init__(self, reason: str, message: Any):
+        super().__init__(reason, message)
+
+    @property
+    def reason(self) -> str:
+        return self.code
 
 
 @dataclass(frozen=True)
@@ -90,17 +96,11 @@ def build_slip(card: Card) -> Slip:
     from healthcard import codes  # the codes module signs with the active key
 
     card = Card.objects.select_related("person", "institution").get(pk=card.pk)
-    if card.status != CardStatus.ACTIVE:
-        raise SlipError(
-            f"card_{card.status}",
-            gettext("The card is %(status)s; its code would not be accepted.")
-            % {"status": card.get_status_display()},
-        )
     try:
+        cards.require_active(card)
         code = codes.static_code(card)
-    except codes.CodeError as exc:
-        reason = getattr(exc, "reason", None) or "code_error"
-        raise SlipError(str(reason), str(exc) or gettext("The code could not be made.")) from exc
+    except DomainError as exc:
+        raise SlipError(exc.code, exc.message) from exc
     return Slip(
         code=code,
         masked_name=card.person.masked_name,

@@ -128,7 +128,54 @@ def test_register_and_issue_returns_the_existing_card_for_a_known_identity(card,
         person_data(card.person.id_number), channel=Channel.ONLINE, institution=hospital
     )
     assert (again, created) == (card, False)
+    assert counts() == {**before, "audit": before["audit"] + 1}
+    lookup = AuditRecord.objects.get(action="card.lookup")
+    assert (lookup.object_type, lookup.object_id) == ("card", str(card.pk))
+    assert lookup.institution == hospital.code
+
+
+@pytest.mark.parametrize("name", ["  张小三 ", "张小三"])
+def test_a_known_identity_matches_its_name_after_normalisation(card, hospital, name):
+    again, created = cards.register_and_issue(
+        person_data(card.person.id_number, name=name), channel=Channel.BATCH, institution=hospital
+    )
+    assert (again, created) == (card, False)
+
+
+def test_latin_names_match_whatever_their_case(hospital, make_card):
+    born = {"sex": "2", "birth_date": datetime.date(1980, 1, 2)}
+    card = make_card(name="Anna Müller", id_type="03", id_number="E12345678", **born)
+    again, _created = cards.register_and_issue(
+        cards.PersonData(name="anna  MÜLLER", id_type="03", id_number="e12345678", **born),
+        channel=Channel.INSTITUTION,
+        institution=hospital,
+    )
+    assert again == card
+
+
+@pytest.mark.parametrize("name", ["李四", "张小", "张小三三"])
+def test_an_id_number_with_another_name_is_refused_and_returns_nothing(card, hospital, name):
+    before = counts()
+    with pytest.raises(cards.CardError) as exc_info:
+        cards.register_and_issue(
+            person_data(card.person.id_number, name=name),
+            channel=Channel.INSTITUTION,
+            institution=hospital,
+        )
+    assert exc_info.value.code == "identity_mismatch"
+    assert card.ehc_id not in str(exc_info.value) and not exc_info.value.details
     assert counts() == before
+
+
+def test_a_registered_person_without_a_card_gets_none_under_another_name(hospital):
+    number = make_id_number()
+    people.register_person(person_data(number))
+    with pytest.raises(cards.CardError) as exc_info:
+        cards.register_and_issue(
+            person_data(number, name="王五"), channel=Channel.BATCH, institution=hospital
+        )
+    assert exc_info.value.code == "identity_mismatch"
+    assert not Card.objects.exists()
 
 
 def test_register_and_issue_issues_a_card_to_a_registered_person_without_one(hospital):
@@ -305,7 +352,7 @@ def test_replace_card_refuses_cards_that_are_not_active(card, clerk, status):
     Card.objects.filter(pk=card.pk).update(status=status)
     with pytest.raises(cards.CardError) as exc_info:
         cards.replace_card(card, by=clerk, reason="lost")
-    assert exc_info.value.code == "not_active"
+    assert exc_info.value.code == f"card_{status}"
     card.refresh_from_db()
     assert card.issue_seq == 1
     assert not AuditRecord.objects.filter(action="card.replace").exists()
