@@ -241,3 +241,27 @@ def test_the_print_job_printer_filter_lists_only_own_printers(
     response = client.get(reverse("admin:printing_printjob_changelist"))
     assert _choices(response, "printer") in ([], [str(ours)])
     assert "Theirs" not in response.content.decode()
+
+
+# --- The admin's one mapping of domain refusals -----------------------------------------
+def test_a_domain_refusal_while_saving_is_a_message_and_nothing_is_saved(
+    client, otp_login, supervisor, card
+):
+    """A person cannot be their own family member (PersonError from add_dependant)."""
+    otp_login(client, supervisor)
+    data = {
+        "nation": "01",
+        "dependants-TOTAL_FORMS": "1",
+        "dependants-INITIAL_FORMS": "0",
+        "dependants-0-dependant": str(card.person.pk),
+        "dependants-0-relation": "child",
+        "dependants-0-guardian": str(card.person.pk),
+        "_save": "Save",
+    }
+    response = client.post(person_page(card.person), data, follow=True)
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("家庭成员" in m or "family member" in m for m in messages), messages
+    card.person.refresh_from_db()
+    assert card.person.nation == ""  # the whole save was rolled back
+    assert not AuditRecord.objects.filter(action__in=["person.change", "family.add"]).exists()
