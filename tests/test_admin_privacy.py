@@ -222,6 +222,19 @@ def test_institution_filters_list_only_the_users_own_institution(
     assert other_hospital.name not in response.content.decode()
 
 
+def test_the_region_filter_lists_only_the_users_own_region(
+    client, otp_login, supervisor, card, other_card, hospital, other_hospital
+):
+    otp_login(client, supervisor)
+    response = client.get(CARDS)
+    regions = []
+    for spec in response.context["cl"].filter_specs:
+        if getattr(spec, "field_path", None) == "institution__city_code":
+            regions = list(spec.lookup_choices)
+    assert other_hospital.city_code not in regions
+    assert other_hospital.city_code not in response.content.decode()
+
+
 def test_province_admins_filter_lists_every_institution(
     client, otp_login, province_admin, card, other_card, hospital, other_hospital
 ):

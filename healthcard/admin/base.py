@@ -19,6 +19,7 @@ __all__ = [
     "DomainErrorAdmin",
     "InstitutionScopedAdmin",
     "ScopedRelatedFilter",
+    "ScopedValuesFilter",
     "limit_institution_field",
     "staff_institution",
 ]
@@ -83,6 +84,20 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
         )
 
 
+class ScopedValuesFilter(admin.AllValuesFieldListFilter):
+    """A filter on a field of a related model (`institution__city_code`) that lists only
+    the values of the rows the user may see (Django's lists every related row's)."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.lookup_choices = (
+            model_admin.get_queryset(request)
+            .order_by(field_path)
+            .values_list(field_path, flat=True)
+            .distinct()
+        )
+
+
 class InstitutionScopedAdmin(DomainErrorAdmin):
     """Limits the list and every object view to the user's institution.
 
@@ -93,7 +108,7 @@ class InstitutionScopedAdmin(DomainErrorAdmin):
     The list accepts only the filters its sidebar offers (and its date hierarchy): any
     other query-string lookup (`?name__startswith=张`) is refused with 400, so masked
     values cannot be tested by trial. Foreign-key filters list only the user's own
-    institution's objects (ScopedRelatedFilter).
+    institution's objects (ScopedRelatedFilter, ScopedValuesFilter).
     """
 
     institution_path = "institution"
@@ -139,6 +154,8 @@ class InstitutionScopedAdmin(DomainErrorAdmin):
             return item
         if field.is_relation and field.many_to_one:
             return (item, ScopedRelatedFilter)
+        if "__" in item and not field.is_relation and not field.choices:
+            return (item, ScopedValuesFilter)
         return item
 
     def offered_lookups(self, request) -> set[str]:
