@@ -108,7 +108,8 @@ def register_and_issue(
     file (people.same_name: after normalisation); otherwise CardError
     'identity_mismatch' and nothing about the card, since an ID number alone is no
     proof of being its holder. Every existing card handed back this way writes a
-    `card.lookup` audit record.
+    `card.lookup` audit record; a refused one too, with result 'identity_mismatch'
+    (and nothing else is written), so that probing shows in the audit log.
 
     Also when the same identity is being registered concurrently (a terminal retrying
     a request that timed out): the one that loses the race on the unique constraint
@@ -125,31 +126,41 @@ def register_and_issue(
                 person = find_person(data.id_type, data.id_number)
                 if person is None:
                     raise
-                _require_same_name(person, data.name)
-        else:
-            _require_same_name(person, data.name)
-        existing = Card.objects.filter(person=person).first()
-        if existing is None:
-            try:
-                return issue_card(
-                    person, channel=channel, institution=institution, by=by, ip=ip
-                ), True
-            except CardError as exc:
-                if exc.code != "already_issued":
-                    raise
-                existing = Card.objects.get(person=person)
-        audit.record(
-            "card.lookup", actor=by, obj=existing, institution=institution, ip=ip, channel=channel
-        )
-        return existing, False
-
-
-def _require_same_name(person: Person, name: str) -> None:
-    if not same_name(person.name, name):
-        raise CardError(
-            "identity_mismatch",
-            _("The name does not match the one registered for this identity document."),
-        )
+        if same_name(person.name, data.name):
+            existing = Card.objects.filter(person=person).first()
+            if existing is None:
+                try:
+                    card = issue_card(
+                        person, channel=channel, institution=institution, by=by, ip=ip
+                    )
+                    return card, True
+                except CardError as exc:
+                    if exc.code != "already_issued":
+                        raise
+                    existing = Card.objects.get(person=person)
+            audit.record(
+                "card.lookup",
+                actor=by,
+                obj=existing,
+                institution=institution,
+                ip=ip,
+                channel=channel,
+            )
+            return existing, False
+    # Outside the transaction above, which may have registered nothing: only this.
+    audit.record(
+        "card.lookup",
+        actor=by,
+        obj=person,
+        institution=institution,
+        ip=ip,
+        result="identity_mismatch",
+        channel=channel,
+    )
+    raise CardError(
+        "identity_mismatch",
+        _("The name does not match the one registered for this identity document."),
+    )
 
 
 def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None = None) -> Card:

@@ -164,7 +164,15 @@ def test_an_id_number_with_another_name_is_refused_and_returns_nothing(card, hos
         )
     assert exc_info.value.code == "identity_mismatch"
     assert card.ehc_id not in str(exc_info.value) and not exc_info.value.details
-    assert counts() == before
+    # Nothing written but the refused lookup itself, so that probing shows.
+    assert counts() == {**before, "audit": before["audit"] + 1}
+    rec = AuditRecord.objects.get(action="card.lookup")
+    assert (rec.result, rec.object_type, rec.object_id) == (
+        "identity_mismatch",
+        "person",
+        str(card.person.pk),
+    )
+    assert name not in str(rec.details)
 
 
 def test_a_registered_person_without_a_card_gets_none_under_another_name(hospital):
