@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import audit, keys, national
-from healthcard.errors import DomainError
-from healthcard.models import Card, CardStatus, Channel, Institution, Person
+from healthcard import access, audit, keys, national
+from healthcard.errors import DomainError, NotAllowed
+from healthcard.models import Card, CardStatus, Channel, Institution, Person, Scope, Terminal
 from healthcard.people import (
     PersonData,
     clean_person_data,
@@ -113,7 +113,14 @@ def register_and_issue(
 
     Also when the same identity is being registered concurrently (a terminal retrying
     a request that timed out): the one that loses the race on the unique constraint
-    returns the winner's card instead of refusing a duplicate."""
+    returns the winner's card instead of refusing a duplicate.
+
+    A terminal needs the `register` scope and acts for its own institution only
+    (NotAllowed)."""
+    if isinstance(by, Terminal):
+        access.require_scope(by, Scope.REGISTER)
+        if institution.pk != by.institution_id:
+            raise NotAllowed("institution_mismatch")
     data = clean_person_data(data)
     with transaction.atomic():
         person = find_person(data.id_type, data.id_number)

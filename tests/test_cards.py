@@ -467,3 +467,25 @@ def test_concurrent_registrations_of_one_identity_return_one_card(hospital):
     assert sorted(created for _card, created in results) == [False] * (threads_n - 1) + [True]
     assert Person.objects.count() == 1
     assert audit.verify()[1] is None
+
+
+def test_a_terminal_registers_only_with_the_register_scope_and_for_its_institution(
+    make_terminal, hospital, other_hospital
+):
+    from healthcard.errors import NotAllowed
+
+    verifier = make_terminal(hospital, scopes=["verify"], name="verifier").terminal
+    registrar = make_terminal(hospital, scopes=["register"], name="registrar").terminal
+    with pytest.raises(NotAllowed) as exc:
+        cards.register_and_issue(person_data(), channel="2", institution=hospital, by=verifier)
+    assert exc.value.code == "missing_scope"
+    with pytest.raises(NotAllowed) as exc:
+        cards.register_and_issue(
+            person_data(), channel="2", institution=other_hospital, by=registrar
+        )
+    assert exc.value.code == "institution_mismatch"
+    assert not Person.objects.exists()
+    card, created = cards.register_and_issue(
+        person_data(), channel="2", institution=hospital, by=registrar
+    )
+    assert created and card.institution == hospital
