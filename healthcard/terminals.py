@@ -60,12 +60,14 @@ def _clean_fields(name: Any, kind: Any, errors: dict[str, list[str]]) -> str:
     return name
 
 
-def _require_manager(by: Any, institution: Institution) -> None:
-    """Staff need `healthcard.change_terminal` and the terminal's institution within
-    their own (outside it the terminal is not found)."""
+def _require_manager(
+    by: Any, institution: Institution, perm: str = "healthcard.change_terminal"
+) -> None:
+    """Staff need `perm` and the terminal's institution within their own (outside it
+    the terminal is not found). Commands and the platform (no staff user) may."""
     if not access.is_staff_user(by):
         return
-    access.require_perm(by, "healthcard.change_terminal")
+    access.require_perm(by, perm)
     scope = access.staff_institution(by)
     if scope is not None and (scope is False or scope.pk != institution.pk):
         raise NotAllowed("not_found")
@@ -81,7 +83,9 @@ def create_terminal(
 ) -> tuple[Terminal, str]:
     """Create a terminal of `institution` and return it with its token, which is not
     stored anywhere and cannot be shown again. Refuses an inactive institution, an
-    empty name, an unknown kind or scope (ValidationError)."""
+    empty name, an unknown kind or scope (ValidationError), and staff without
+    `healthcard.add_terminal` or of another institution (NotAllowed)."""
+    _require_manager(by, institution, "healthcard.add_terminal")
     errors: dict[str, list[str]] = {}
     name = _clean_fields(name, kind, errors)
     if not institution.is_active:
@@ -168,7 +172,8 @@ def change_terminal(
 
 def rotate_token(terminal: Terminal, *, by: Any = None) -> str:
     """Replace the terminal's token (the old one stops working at once) and return the
-    new one, shown once."""
+    new one, shown once. Staff: as change_terminal."""
+    _require_manager(by, terminal.institution)
     prefix, token = _new_token()
     with transaction.atomic():
         terminal.token_prefix = prefix
@@ -211,7 +216,9 @@ def authenticate(token: str) -> Terminal | None:
 
 def disable(terminal: Terminal, *, by: Any = None) -> Terminal:
     """Disable a terminal: its token is refused from the next request on. Disabling a
-    disabled terminal changes nothing and writes no audit row."""
+    disabled terminal changes nothing and writes no audit row. Staff: as
+    change_terminal."""
+    _require_manager(by, terminal.institution)
     with transaction.atomic():
         updated = Terminal.objects.filter(pk=terminal.pk, is_active=True).update(
             is_active=False, disabled_at=timezone.now()

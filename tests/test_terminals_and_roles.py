@@ -110,3 +110,24 @@ def test_a_province_admin_staffs_any_institution(province_admin, other_hospital)
     user = get_user_model().objects.create_user("x")
     assign_role(user, other_hospital, Role.INSTITUTION_ADMIN, by=province_admin)
     assert user.staff_profile.institution == other_hospital
+
+
+def test_staff_of_another_institution_cannot_create_rotate_or_disable(
+    terminal, hospital, other_hospital
+):
+    admin = get_user_model().objects.create_user("otheradmin")
+    assign_role(admin, other_hospital, Role.INSTITUTION_ADMIN)
+    with pytest.raises(NotAllowed):
+        terminals.create_terminal(hospital, "planted", by=admin)
+    with pytest.raises(NotAllowed):
+        terminals.rotate_token(terminal.terminal, by=admin)
+    with pytest.raises(NotAllowed):
+        terminals.disable(terminal.terminal, by=admin)
+    assert terminals.authenticate(terminal.token) == terminal.terminal
+
+
+def test_an_institution_admin_manages_their_own_terminals(institution_admin, hospital):
+    t, token = terminals.create_terminal(hospital, "new", by=institution_admin)
+    new = terminals.rotate_token(t, by=institution_admin)
+    assert terminals.authenticate(token) is None and terminals.authenticate(new) == t
+    assert not terminals.disable(t, by=institution_admin).is_active
