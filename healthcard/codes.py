@@ -34,6 +34,7 @@ from ehccode import (
     static_prefix,
 )
 from healthcard import keys
+from healthcard.cards import CardError, require_active
 from healthcard.models import Card, CardStatus, Key, KeyPurpose
 from healthcard.prepared import PreparedQuery
 
@@ -50,19 +51,23 @@ __all__ = [
 ]
 
 
-class CodeError(Exception):
-    """A code cannot be made for this card; `reason` is a Reason value."""
+class CodeError(CardError):
+    """A code cannot be made for this card; `reason` (= `code`) is a Reason value."""
 
     def __init__(self, reason: str):
-        super().__init__(gettext(Reason.MESSAGES[reason]))
-        self.reason = reason
+        super().__init__(reason, gettext(Reason.MESSAGES[reason]))
+
+    @property
+    def reason(self) -> str:
+        return self.code
 
 
 def _require_active(card: Card) -> None:
-    if card.status == CardStatus.FROZEN:
-        raise CodeError(Reason.CARD_FROZEN)
-    if card.status == CardStatus.CANCELLED:
-        raise CodeError(Reason.CARD_CANCELLED)
+    """cards.require_active (the one rule), refused as the CodeError of that reason."""
+    try:
+        require_active(card)
+    except CardError as exc:
+        raise CodeError(exc.code) from None
 
 
 def _issue_date(card: Card) -> datetime.date:

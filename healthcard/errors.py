@@ -2,7 +2,8 @@
 
 Domain functions raise a DomainError subclass with a stable `code` (the API's error
 code, a test's handle) and a `message` for people. Callers map it once: the API in
-healthcard.api.errors, the admin and the portal by showing `message`.
+healthcard.api.errors.exception_handler, the admin in healthcard.admin.base
+(`DomainErrorAdmin`), the portal by showing `message`.
 """
 
 from typing import Any
@@ -12,7 +13,7 @@ class DomainError(Exception):
     """A refused operation: `code` is stable, `message` is translated text for people,
     `details` are extra facts safe to show (never personal data)."""
 
-    #: The HTTP status the API answers with unless a subclass or caller says otherwise.
+    #: The HTTP status the API answers with unless a subclass says otherwise.
     http_status = 409
 
     def __init__(self, code: str, message: Any, **details: Any):
@@ -23,11 +24,18 @@ class DomainError(Exception):
 
 
 class NotAllowed(DomainError):
-    """The caller may not do this (missing permission, scope or ownership)."""
+    """The caller may not do this (missing permission, scope or ownership). With code
+    'not_found' the object is outside what the caller may see: answered as if it did
+    not exist (404), so that its existence is not revealed either."""
 
     http_status = 403
 
     def __init__(self, code: str = "forbidden", message: Any = None, **details: Any):
         from django.utils.translation import gettext
 
-        super().__init__(code, message or gettext("You may not do this."), **details)
+        if message is None:
+            not_found = code == "not_found"
+            message = gettext("Not found.") if not_found else gettext("You may not do this.")
+        super().__init__(code, message, **details)
+        if code == "not_found":
+            self.http_status = 404

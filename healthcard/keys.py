@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from healthcard import audit, signing
+from healthcard.errors import DomainError
 from healthcard.models import Key, KeyPurpose, KeyState
 
 
@@ -102,13 +103,8 @@ def root_key() -> bytes:
 # --- signing and protection keys: lifecycle ---------------------------------------------
 
 
-class KeyManagementError(Exception):
+class KeyManagementError(DomainError):
     """A refused key operation; `code` is stable, the message is for people."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION)

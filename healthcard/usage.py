@@ -1,10 +1,12 @@
 """Card use (用卡数据): every scan a terminal makes, verified and recorded.
 
-`verify_and_record` serves an online scan; `upload_batch` takes scans a terminal made
-while offline and verifies each one as of the time it was scanned (a code that was
-valid then still counts, a key revoked since verifies nothing). Each event has a UUID
-unique per terminal, so uploading the same batch twice records nothing twice; the same
-UUID with other content is a conflict, reported for that item only.
+`verify_scan` serves an online scan: it verifies, records, and reveals the holder to
+a terminal that may see identity (through healthcard.people, audited), in one
+transaction. `report_scans` takes scans a terminal made while offline and verifies
+each one as of the time it was scanned (a code that was valid then still counts, a key
+revoked since verifies nothing). Each event has a UUID unique per terminal, so
+uploading the same batch twice records nothing twice; the same UUID with other content
+is a conflict, reported for that item only.
 """
 
 import datetime
@@ -16,9 +18,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from healthcard import links, people
 from healthcard.codes import Verification, verify_code
-from healthcard.models import Terminal, UsageEvent
+from healthcard.errors import DomainError
+from healthcard.models import Card, LinkKind, Scope, Terminal, UsageEvent
 from healthcard.prepared import PreparedInsert
 
 MAX_BATCH = 500
@@ -78,12 +83,72 @@ def _event(
 
 def verify_and_record(terminal: Terminal, scan: Scan) -> tuple[Verification, UsageEvent]:
     """Verify an online scan now and record it, successful or not. A failed attempt
-    is recorded without a card. Never raises on a bad code."""
+    is recorded without a card. Never raises on a bad code. Reveals nothing: the
+    terminal API calls verify_scan."""
     verification = verify_code(scan.code)
     event = _event(terminal, scan, verification, offline=False)
     event.scanned_at = timezone.now()
     _INSERT_EVENT.save(event)
     return verification, event
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What an online scan gives the terminal. `identity` is the holder in full, set
+    only when the code verified and the terminal may reveal identity (the reveal is
+    audited); `links` are the numbers linked to the card as this terminal may see them."""
+
+    verification: Verification
+    event: UsageEvent
+    identity: people.Identity | None = None
+    links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.verification.ok
+
+    @property
+    def card(self) -> Card | None:
+        return self.verification.card
+
+
+def verify_scan(terminal: Terminal, scan: Scan, *, ip: str | None = None) -> ScanResult:
+    """Verify an online scan, record it (a refused code too, without a card) and, for
+    a terminal with the `reveal_identity` scope and a valid code, reveal the holder
+    through people.reveal_person: the usage event and the `identity.reveal` audit
+    record commit together or not at all. Never raises on a bad code."""
+    reveal = terminal.has_scope(Scope.REVEAL_IDENTITY)
+    if not reveal:
+        # A single INSERT: a transaction would only add BEGIN and COMMIT round trips.
+        verification, event = verify_and_record(terminal, scan)
+        if not verification.ok:
+            return ScanResult(verification, event)
+        return ScanResult(verification, event, links=_links_seen(verification.card, terminal))
+    with transaction.atomic():
+        verification, event = verify_and_record(terminal, scan)
+        if not verification.ok:
+            return ScanResult(verification, event)
+        identity = people.reveal_person(
+            verification.card.person,
+            by=terminal,
+            via="api.verify",
+            ip=ip,
+            usage_event=str(event.uuid),
+        )
+    return ScanResult(
+        verification, event, identity, _links_seen(verification.card, terminal, revealed=True)
+    )
+
+
+def _links_seen(card: Card, terminal: Terminal, *, revealed: bool = False) -> dict[str, str]:
+    """The terminal's institution's own local patient number in full (it is the
+    hospital's own key); the shared numbers masked unless identity was revealed (a
+    social-security number is an ID number)."""
+    shown = {}
+    for kind, link in links.links_for(card, terminal.institution).items():
+        full = revealed or kind == LinkKind.LOCAL_PATIENT
+        shown[kind] = link.number if full else link.masked_number
+    return shown
 
 
 # One per online verification: the INSERT compiled once (healthcard.prepared).
@@ -113,6 +178,62 @@ def check_scan_time(scanned_at: datetime.datetime, now: datetime.datetime | None
     return ""
 
 
+class BatchTooLarge(DomainError, ValueError):
+    http_status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(
+            "batch_too_large", _("At most %(n)d items per batch.") % {"n": limit}, limit=limit
+        )
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """An uploaded item that did not pass the caller's input check (shape, types)."""
+
+    errors: dict[str, list[str]]
+    uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    results: list[ItemResult]  # one per item, in upload order
+    summary: dict[str, int]
+
+
+def _scan_time_message(problem: str) -> str:
+    return {
+        "future": _("The scan time is in the future."),
+        "too_old": _("The scan is too old to be accepted."),
+    }[problem]
+
+
+def report_scans(terminal: Terminal, items: list[Scan | Invalid]) -> BatchResult:
+    """Record a batch of offline scans: one ItemResult per item, in order, and the
+    summary (how many created, duplicate, conflict, invalid). An `Invalid` item and a
+    scan time too far in the future (CLOCK_SKEW) or past (MAX_OFFLINE_AGE) are
+    'invalid' with field errors; the rest go through upload_batch. Refuses more than
+    MAX_BATCH items (BatchTooLarge, 413 in the API)."""
+    if len(items) > MAX_BATCH:
+        raise BatchTooLarge(MAX_BATCH)
+    results: list[ItemResult] = []
+    scans: list[tuple[int, Scan]] = []
+    now = timezone.now()
+    for index, item in enumerate(items):
+        if isinstance(item, Invalid):
+            results.append(ItemResult(index, item.uuid, "invalid", errors=item.errors))
+            continue
+        problem = check_scan_time(item.scanned_at, now)
+        if problem:
+            errors = {"scanned_at": [_scan_time_message(problem)]}
+            results.append(ItemResult(index, str(item.uuid), "invalid", errors=errors))
+            continue
+        scans.append((index, item))
+    results.extend(upload_batch(terminal, scans))
+    results.sort(key=lambda r: r.index)
+    return BatchResult(results, summarise(results))
+
+
 def upload_batch(terminal: Terminal, scans: list[tuple[int, Scan]]) -> list[ItemResult]:
     """Record offline scans (index, Scan) with a UUID each, verifying every code as of
     its scan time. Returns one ItemResult per scan, in order:
@@ -122,10 +243,10 @@ def upload_batch(terminal: Terminal, scans: list[tuple[int, Scan]]) -> list[Item
       reports the stored result; with other content it is a 'conflict';
     - the same UUID twice in one batch: the first wins, later copies are compared
       with it like a re-upload.
-    Refuses more than MAX_BATCH scans (ValueError).
+    Refuses more than MAX_BATCH scans (BatchTooLarge, a ValueError).
     """
     if len(scans) > MAX_BATCH:
-        raise ValueError(f"at most {MAX_BATCH} scans per batch")
+        raise BatchTooLarge(MAX_BATCH)
     uuids = [scan.uuid for _i, scan in scans]
     known = {e.uuid: e for e in UsageEvent.objects.filter(terminal=terminal, uuid__in=uuids)}
     results: list[ItemResult] = []

@@ -22,19 +22,16 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from healthcard import audit
-from healthcard.models import Card, CardStatus
+from healthcard import audit, cards
+from healthcard.errors import DomainError
+from healthcard.models import Card
 from printing.models import JobStatus, Printer, PrintJob, queue_for
 
 MAX_COPIES = 10
 
 
-class PrintError(Exception):
+class PrintError(DomainError):
     """A refused print request or clerk action; `code` is stable, str() explains."""
-
-    def __init__(self, code: str, message: Any):
-        super().__init__(str(message))
-        self.code = code
 
 
 def _audit(action: str, job: PrintJob, *, by: Any = None, **details: Any) -> None:
@@ -71,8 +68,9 @@ def submit_print_job(
     `requested_by`: a user (stored on the job), or any actor healthcard.audit accepts
     (a terminal, "command:…"), recorded in the audit row.
 
-    Refuses (PrintError): an inactive printer, copies outside 1..10, a card that is not
-    active, an empty key, and a key already used for a different card or printer."""
+    Refuses (PrintError): an inactive printer, copies outside 1..10, an empty key, and
+    a key already used for a different card or printer; (CardError, through
+    cards.require_active) a card that is not active."""
     key = (idempotency_key or "").strip()
     if not key or len(key) > 64:
         raise PrintError("bad_key", _("An idempotency key of 1 to 64 characters is required."))
@@ -83,8 +81,7 @@ def submit_print_job(
         raise PrintError("bad_copies", _("Copies must be between 1 and 10."))
     if not printer.is_active:
         raise PrintError("printer_inactive", _("This printer is switched off in the settings."))
-    if card.status != CardStatus.ACTIVE:
-        raise PrintError("card_not_active", _("Only an active card can be printed."))
+    cards.require_active(card)
     try:
         with transaction.atomic():
             job = PrintJob.objects.create(

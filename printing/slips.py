@@ -7,22 +7,28 @@ static code, made now, so a slip printed for a card that was frozen, cancelled o
 replaced since the job was queued is refused rather than printed with a dead code.
 """
 
+from typing import Any
+
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from healthcard import codes
-from healthcard.models import Card, CardStatus
+from healthcard import cards, codes
+from healthcard.errors import DomainError
+from healthcard.models import Card
 from printing.slip import TITLE, Slip
 
 __all__ = ["Slip", "SlipError", "build_slip", "sample_slip"]
 
 
-class SlipError(Exception):
-    """The card cannot be printed now; `reason` is a stable code, str() explains."""
+class SlipError(DomainError):
+    """The card cannot be printed now; `reason` (= `code`) is stable, str() explains."""
 
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+    def __init__(self, reason: str, message: Any):
+        super().__init__(reason, message)
+
+    @property
+    def reason(self) -> str:
+        return self.code
 
 
 def _labels() -> dict[str, str]:
@@ -46,17 +52,11 @@ def build_slip(card: Card) -> Slip:
     """The slip for `card` as it is now. Refuses (SlipError) a card that is not active;
     the code is signed for the card's current issue sequence."""
     card = Card.objects.select_related("person", "institution").get(pk=card.pk)
-    if card.status != CardStatus.ACTIVE:
-        raise SlipError(
-            f"card_{card.status}",
-            gettext("The card is %(status)s; its code would not be accepted.")
-            % {"status": card.get_status_display()},
-        )
     try:
+        cards.require_active(card)
         code = codes.static_code(card)
-    except codes.CodeError as exc:
-        reason = getattr(exc, "reason", None) or "code_error"
-        raise SlipError(str(reason), str(exc) or gettext("The code could not be made.")) from exc
+    except DomainError as exc:
+        raise SlipError(exc.code, exc.message) from exc
     return Slip(
         code=code,
         masked_name=card.person.masked_name,

@@ -125,6 +125,50 @@ def test_registration_needs_the_register_scope(make_terminal, hospital):
     assert verifier.post(URL, person()).status_code == 403
 
 
+# --- An ID number alone is no proof (issue 8, hole 2) --------------------------------
+def test_existing_id_number_with_another_name_is_409_without_card_data(terminal, card):
+    data = {"name": "李四", "id_type": "01", "id_number": card.person.id_number}
+    response = terminal.post(URL, data)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["error"]["code"] == "identity_mismatch"
+    assert set(body) == {"error"}
+    text = response.content.decode()
+    assert card.ehc_id not in text and "EHCID" not in text and card.person.name not in text
+    refused = AuditRecord.objects.get(action="card.lookup")
+    assert (refused.result, refused.actor) == (
+        "identity_mismatch",
+        f"terminal:{terminal.terminal.pk}",
+    )
+
+
+def test_returning_an_existing_card_is_audited_as_a_lookup(terminal, card, hospital):
+    data = {"name": f" {card.person.name} ", "id_type": "01", "id_number": card.person.id_number}
+    assert terminal.post(URL, data).status_code == 200
+    rec = AuditRecord.objects.get(action="card.lookup")
+    assert (rec.object_type, rec.object_id, rec.result) == ("card", str(card.pk), "ok")
+    assert rec.actor == f"terminal:{terminal.terminal.pk}"
+    assert rec.institution == hospital.code
+    assert card.person.id_number not in str(rec.details)
+
+
+def test_batch_refuses_an_existing_id_number_with_another_name_per_item(terminal, card):
+    rows = [
+        {"name": "李四", "id_type": "01", "id_number": card.person.id_number, "ref": "a"},
+        {"name": card.person.name, "id_type": "01", "id_number": card.person.id_number},
+        person(ref="c"),
+    ]
+    body = terminal.post(BATCH, {"people": rows}).json()
+    assert body["summary"] == {"created": 1, "existing": 1, "invalid": 0, "refused": 1}
+    refused, existing, _created = body["results"]
+    assert (refused["status"], refused["http_status"]) == ("refused", 409)
+    assert refused["error"]["code"] == "identity_mismatch"
+    assert "card" not in refused
+    assert existing["card"]["ehc_id"] == card.ehc_id
+    lookups = AuditRecord.objects.filter(action="card.lookup").order_by("id")
+    assert [r.result for r in lookups] == ["identity_mismatch", "ok"]
+
+
 # --- Batch ----------------------------------------------------------------------------
 def test_batch_registers_good_rows_and_reports_bad_ones(terminal, card, hospital):
     good = person(ref="row-1")

@@ -61,7 +61,7 @@ def test_identity_reveal_is_audited_without_personal_data(terminal, card, hospit
     body = verify(terminal, codes.static_code(card)).json()
     rec = AuditRecord.objects.get(action="identity.reveal")
     assert rec.actor == f"terminal:{terminal.terminal.pk}"
-    assert (rec.object_type, rec.object_id) == ("card", str(card.pk))
+    assert (rec.object_type, rec.object_id) == ("person", str(card.person.pk))
     assert rec.institution == hospital.code
     assert rec.ip == "127.0.0.1"
     assert rec.details["usage_event"] == body["usage_event"]

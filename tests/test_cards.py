@@ -129,7 +129,62 @@ def test_register_and_issue_returns_the_existing_card_for_a_known_identity(card,
         person_data(card.person.id_number), channel=Channel.ONLINE, institution=hospital
     )
     assert (again, created) == (card, False)
-    assert counts() == before
+    assert counts() == {**before, "audit": before["audit"] + 1}
+    lookup = AuditRecord.objects.get(action="card.lookup")
+    assert (lookup.object_type, lookup.object_id) == ("card", str(card.pk))
+    assert lookup.institution == hospital.code
+
+
+@pytest.mark.parametrize("name", ["  张小三 ", "张小三"])
+def test_a_known_identity_matches_its_name_after_normalisation(card, hospital, name):
+    again, created = cards.register_and_issue(
+        person_data(card.person.id_number, name=name), channel=Channel.BATCH, institution=hospital
+    )
+    assert (again, created) == (card, False)
+
+
+def test_latin_names_match_whatever_their_case(hospital, make_card):
+    born = {"sex": "2", "birth_date": datetime.date(1980, 1, 2)}
+    card = make_card(name="Anna Müller", id_type="03", id_number="E12345678", **born)
+    again, _created = cards.register_and_issue(
+        cards.PersonData(name="anna  MÜLLER", id_type="03", id_number="e12345678", **born),
+        channel=Channel.INSTITUTION,
+        institution=hospital,
+    )
+    assert again == card
+
+
+@pytest.mark.parametrize("name", ["李四", "张小", "张小三三"])
+def test_an_id_number_with_another_name_is_refused_and_returns_nothing(card, hospital, name):
+    before = counts()
+    with pytest.raises(cards.CardError) as exc_info:
+        cards.register_and_issue(
+            person_data(card.person.id_number, name=name),
+            channel=Channel.INSTITUTION,
+            institution=hospital,
+        )
+    assert exc_info.value.code == "identity_mismatch"
+    assert card.ehc_id not in str(exc_info.value) and not exc_info.value.details
+    # Nothing written but the refused lookup itself, so that probing shows.
+    assert counts() == {**before, "audit": before["audit"] + 1}
+    rec = AuditRecord.objects.get(action="card.lookup")
+    assert (rec.result, rec.object_type, rec.object_id) == (
+        "identity_mismatch",
+        "person",
+        str(card.person.pk),
+    )
+    assert name not in str(rec.details)
+
+
+def test_a_registered_person_without_a_card_gets_none_under_another_name(hospital):
+    number = make_id_number()
+    people.register_person(person_data(number))
+    with pytest.raises(cards.CardError) as exc_info:
+        cards.register_and_issue(
+            person_data(number, name="王五"), channel=Channel.BATCH, institution=hospital
+        )
+    assert exc_info.value.code == "identity_mismatch"
+    assert not Card.objects.exists()
 
 
 def test_register_and_issue_issues_a_card_to_a_registered_person_without_one(hospital):
@@ -306,7 +361,7 @@ def test_replace_card_refuses_cards_that_are_not_active(card, clerk, status):
     Card.objects.filter(pk=card.pk).update(status=status)
     with pytest.raises(cards.CardError) as exc_info:
         cards.replace_card(card, by=clerk, reason="lost")
-    assert exc_info.value.code == "not_active"
+    assert exc_info.value.code == f"card_{status}"
     card.refresh_from_db()
     assert card.issue_seq == 1
     assert not AuditRecord.objects.filter(action="card.replace").exists()
@@ -413,3 +468,25 @@ def test_concurrent_registrations_of_one_identity_return_one_card(hospital):
     assert sorted(created for _card, created in results) == [False] * (threads_n - 1) + [True]
     assert Person.objects.count() == 1
     assert audit.verify()[1] is None
+
+
+def test_a_terminal_registers_only_with_the_register_scope_and_for_its_institution(
+    make_terminal, hospital, other_hospital
+):
+    from healthcard.errors import NotAllowed
+
+    verifier = make_terminal(hospital, scopes=["verify"], name="verifier").terminal
+    registrar = make_terminal(hospital, scopes=["register"], name="registrar").terminal
+    with pytest.raises(NotAllowed) as exc:
+        cards.register_and_issue(person_data(), channel="2", institution=hospital, by=verifier)
+    assert exc.value.code == "missing_scope"
+    with pytest.raises(NotAllowed) as exc:
+        cards.register_and_issue(
+            person_data(), channel="2", institution=other_hospital, by=registrar
+        )
+    assert exc.value.code == "institution_mismatch"
+    assert not Person.objects.exists()
+    card, created = cards.register_and_issue(
+        person_data(), channel="2", institution=hospital, by=registrar
+    )
+    assert created and card.institution == hospital

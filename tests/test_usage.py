@@ -81,3 +81,76 @@ def test_check_scan_time():
     assert usage.check_scan_time(now + datetime.timedelta(minutes=6), now) == "future"
     assert usage.check_scan_time(now - datetime.timedelta(days=89), now) == ""
     assert usage.check_scan_time(now - datetime.timedelta(days=91), now) == "too_old"
+
+
+# --- verify_scan and report_scans: the domain owns the transaction (issue 8) ----------
+def test_verify_scan_reveals_through_people_and_audits_the_person(terminal, card):
+    from healthcard.models import AuditRecord
+
+    result = usage.verify_scan(terminal.terminal, make_scan(codes.static_code(card)), ip="10.0.0.9")
+    assert result.ok and result.card == card
+    assert result.identity.id_number == card.person.id_number
+    assert result.identity.phone == card.person.phone
+    rec = AuditRecord.objects.get(action="identity.reveal")
+    assert (rec.object_type, rec.object_id) == ("person", str(card.person.pk))
+    assert rec.details == {"via": "api.verify", "usage_event": str(result.event.uuid)}
+    assert rec.ip == "10.0.0.9"
+
+
+def test_verify_scan_without_reveal_scope_reveals_nothing(make_terminal, hospital, card):
+    from healthcard.models import AuditRecord
+
+    masked = make_terminal(hospital, scopes=["verify"], name="masked")
+    result = usage.verify_scan(masked.terminal, make_scan(codes.static_code(card)))
+    assert result.ok and result.identity is None
+    assert UsageEvent.objects.filter(card=card).count() == 1
+    assert not AuditRecord.objects.filter(action="identity.reveal").exists()
+
+
+def test_verify_scan_records_no_event_when_the_reveal_cannot_be_audited(
+    terminal, card, monkeypatch
+):
+    from healthcard import audit
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(audit, "record", broken)
+    with pytest.raises(RuntimeError):
+        usage.verify_scan(terminal.terminal, make_scan(codes.static_code(card)))
+    assert not UsageEvent.objects.exists()
+
+
+def test_verify_scan_of_a_refused_code_records_the_attempt_and_reveals_nothing(terminal, db):
+    result = usage.verify_scan(terminal.terminal, make_scan("EHC:junk"))
+    assert not result.ok and result.identity is None and result.links == {}
+    assert UsageEvent.objects.get().result == result.verification.reason
+
+
+def test_report_scans_returns_each_items_result_and_the_summary(terminal, card):
+    code = codes.static_code(card)
+    now = timezone.now()
+    items = [
+        make_scan(code),
+        usage.Invalid({"code": ["This field is required."]}, uuid="u-1"),
+        make_scan(code, scanned_at=now + datetime.timedelta(hours=1)),
+        make_scan(code, scanned_at=now - usage.MAX_OFFLINE_AGE - datetime.timedelta(days=1)),
+    ]
+    batch = usage.report_scans(terminal.terminal, items)
+    assert [(r.index, r.status) for r in batch.results] == [
+        (0, "created"),
+        (1, "invalid"),
+        (2, "invalid"),
+        (3, "invalid"),
+    ]
+    assert batch.results[1].uuid == "u-1"
+    assert "scanned_at" in batch.results[2].errors and "scanned_at" in batch.results[3].errors
+    assert batch.summary == {"created": 1, "duplicate": 0, "conflict": 0, "invalid": 3}
+
+
+def test_report_scans_refuses_more_than_the_limit_as_a_domain_error(terminal):
+    from healthcard.errors import DomainError
+
+    with pytest.raises(DomainError) as exc:
+        usage.report_scans(terminal.terminal, [make_scan("x")] * (usage.MAX_BATCH + 1))
+    assert (exc.value.code, exc.value.http_status) == ("batch_too_large", 413)

@@ -14,6 +14,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from healthcard.errors import DomainError
+
 
 class ApiError(exceptions.APIException):
     """A refusal with its own status, code and message; `extra` joins the error body."""
@@ -70,9 +72,13 @@ def _code_for(exc: exceptions.APIException) -> str:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF exception handler: every API error as error_body(). Unexpected exceptions
-    are left to Django (logged, 500) rather than hidden."""
-    if isinstance(exc, Http404):
+    """DRF exception handler: every API error as error_body(). A refused domain
+    operation (healthcard.errors.DomainError) answers with its own status and code,
+    here and nowhere else. Unexpected exceptions are left to Django (logged, 500)
+    rather than hidden."""
+    if isinstance(exc, DomainError):
+        exc = domain_api_error(exc)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -111,6 +117,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = error_body(_code_for(exc), detail)
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
+
+
+def domain_api_error(exc: DomainError) -> ApiError:
+    """The API's answer to a refused domain operation: its status (NotAllowed
+    'not_found' is 404), its code and message, and its safe details."""
+    return ApiError(exc.http_status, exc.code, exc.message, **exc.details)
 
 
 def _fields(detail: Any) -> dict[str, Any]:

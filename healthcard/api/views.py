@@ -1,13 +1,11 @@
 """API endpoints: authenticate, check scope and input, call one domain function,
 shape the answer. See docs/api.md."""
 
-import contextlib
 import hashlib
 import json
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -17,14 +15,22 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from healthcard import audit, cards, codes, links, revocations, usage
+from healthcard import cards, codes, links, revocations, usage
 from healthcard.api import serializers as s
 from healthcard.api.authentication import TerminalAuthentication
-from healthcard.api.errors import ApiError, django_validation_fields, error_body, exception_handler
+from healthcard.api.errors import (
+    ApiError,
+    django_validation_fields,
+    domain_api_error,
+    error_body,
+    exception_handler,
+)
 from healthcard.api.parsers import ObjectJSONParser
 from healthcard.api.permissions import HasScope
 from healthcard.api.throttling import IPRateThrottle, TerminalRateThrottle
-from healthcard.models import Card, CardStatus, Channel, LinkKind, Scope, Terminal
+from healthcard.errors import DomainError
+from healthcard.models import Card, Channel, LinkKind, Scope, Terminal
+from healthcard.people import Identity
 
 
 def _errors(*codes_: int) -> dict[int, OpenApiResponse]:
@@ -147,12 +153,9 @@ class RevocationsView(ApiView):
     def get(self, request):
         params = _RevocationParams(data=request.query_params)
         params.is_valid(raise_exception=True)
-        try:
-            page = revocations.revocations_since(
-                params.validated_data.get("since") or None, limit=params.validated_data["limit"]
-            )
-        except revocations.BadCursor:
-            raise ApiError(400, "bad_cursor", _("The cursor is not valid.")) from None
+        page = revocations.revocations_since(
+            params.validated_data.get("since") or None, limit=params.validated_data["limit"]
+        )
         return Response(page)
 
 
@@ -162,14 +165,15 @@ class _RevocationParams(drf_serializers.Serializer):
 
 
 # --- Verification -------------------------------------------------------------------
-def holder_data(card: Card, revealed: bool) -> dict[str, Any]:
+def holder_data(card: Card, identity: Identity | None) -> dict[str, Any]:
+    """The holder in full when healthcard.people revealed them, else masked."""
     person = card.person
-    if revealed:
-        name, id_number, phone = person.name, person.id_number, person.phone
+    if identity is not None:
+        name, id_number, phone = identity.name, identity.id_number, identity.phone
     else:
         name, id_number, phone = person.masked_name, person.masked_id_number, person.masked_phone
     return {
-        "revealed": revealed,
+        "revealed": identity is not None,
         "name": name,
         "sex": person.sex,
         "birth_date": person.birth_date.isoformat(),
@@ -177,17 +181,6 @@ def holder_data(card: Card, revealed: bool) -> dict[str, Any]:
         "id_number": id_number,
         "phone": phone,
     }
-
-
-def links_data(card: Card, terminal: Terminal, revealed: bool) -> dict[str, str]:
-    """The calling institution's view of the card's linked numbers: its own local
-    patient number in full (it is the hospital's own key), the others masked unless
-    the terminal may reveal identity (a social-security number is an ID number)."""
-    shown = {}
-    for kind, link in links.links_for(card, terminal.institution).items():
-        full = revealed or kind == LinkKind.LOCAL_PATIENT
-        shown[kind] = link.number if full else link.masked_number
-    return shown
 
 
 class VerifyView(ApiView):
@@ -214,31 +207,17 @@ class VerifyView(ApiView):
             department=data.get("department", ""),
             fee_type=data.get("fee_type", ""),
         )
-        reveal = terminal.has_scope(Scope.REVEAL_IDENTITY)
-        # A reveal writes the usage event and its audit record, which commit together.
-        # Without one there is a single INSERT: a transaction would only add BEGIN and
-        # COMMIT round trips.
-        with transaction.atomic() if reveal else contextlib.nullcontext():
-            verification, event = usage.verify_and_record(terminal, scan)
-            if verification.ok and reveal:
-                audit.record(
-                    "identity.reveal",
-                    actor=terminal,
-                    obj=verification.card,
-                    institution=terminal.institution,
-                    ip=self.client_ip(),
-                    via="api.verify",
-                    usage_event=str(event.uuid),
-                )
+        result = usage.verify_scan(terminal, scan, ip=self.client_ip())
+        verification = result.verification
         if not verification.ok:
             return Response(
                 {
                     **error_body(verification.reason or "invalid", verification.message),
-                    "usage_event": str(event.uuid),
+                    "usage_event": str(result.event.uuid),
                 },
                 status=422,
             )
-        card = verification.card
+        card = result.card
         return Response(
             {
                 "card": {
@@ -247,9 +226,9 @@ class VerifyView(ApiView):
                     "issue_seq": card.issue_seq,
                     "code_kind": verification.kind,
                 },
-                "holder": holder_data(card, reveal),
-                "links": links_data(card, terminal, reveal),
-                "usage_event": str(event.uuid),
+                "holder": holder_data(card, result.identity),
+                "links": result.links,
+                "usage_event": str(result.event.uuid),
             }
         )
 
@@ -272,47 +251,28 @@ class UsageEventsView(ApiView):
         items = _batch_items(request.data, "events", usage.MAX_BATCH)
         self.check_institution(_institution_field(request.data))
         terminal = self.terminal
-        results: list[usage.ItemResult] = []
-        scans: list[tuple[int, usage.Scan]] = []
-        for index, raw in enumerate(items):
-            item = s.UsageEventSerializer(data=raw) if isinstance(raw, dict) else None
-            if item is None or not item.is_valid():
-                fields = (
-                    item.errors if item is not None else {"non_field_errors": ["not an object"]}
-                )
-                results.append(_invalid_usage(index, raw, fields))
-                continue
-            data = item.validated_data
-            problem = usage.check_scan_time(data["scanned_at"])
-            if problem:
-                message = {
-                    "future": _("The scan time is in the future."),
-                    "too_old": _("The scan is too old to be accepted."),
-                }[problem]
-                results.append(_invalid_usage(index, raw, {"scanned_at": [message]}))
-                continue
-            scans.append(
-                (
-                    index,
-                    usage.Scan(
-                        uuid=data["uuid"],
-                        code=data["code"],
-                        scanned_at=data["scanned_at"],
-                        care_step=data["care_step"],
-                        channel=data.get("channel") or terminal.kind,
-                        department=data.get("department", ""),
-                        fee_type=data.get("fee_type", ""),
-                    ),
-                )
-            )
-        results.extend(usage.upload_batch(terminal, scans))
-        results.sort(key=lambda r: r.index)
+        batch = usage.report_scans(terminal, [_scan_item(raw, terminal) for raw in items])
         return Response(
-            {
-                "summary": usage.summarise(results),
-                "results": [_usage_result(r) for r in results],
-            }
+            {"summary": batch.summary, "results": [_usage_result(r) for r in batch.results]}
         )
+
+
+def _scan_item(raw: Any, terminal: Terminal) -> usage.Scan | usage.Invalid:
+    item = s.UsageEventSerializer(data=raw) if isinstance(raw, dict) else None
+    if item is None or not item.is_valid():
+        uuid = raw.get("uuid") if isinstance(raw, dict) else None
+        fields = item.errors if item is not None else {"non_field_errors": ["not an object"]}
+        return usage.Invalid(_plain(fields), uuid if isinstance(uuid, str) else None)
+    data = item.validated_data
+    return usage.Scan(
+        uuid=data["uuid"],
+        code=data["code"],
+        scanned_at=data["scanned_at"],
+        care_step=data["care_step"],
+        channel=data.get("channel") or terminal.kind,
+        department=data.get("department", ""),
+        fee_type=data.get("fee_type", ""),
+    )
 
 
 def _institution_field(data: dict) -> str | None:
@@ -336,16 +296,6 @@ def _batch_items(data: dict, key: str, limit: int) -> list:
             limit=limit,
         )
     return items
-
-
-def _invalid_usage(index: int, raw: Any, fields: Any) -> usage.ItemResult:
-    uuid = raw.get("uuid") if isinstance(raw, dict) else None
-    return usage.ItemResult(
-        index=index,
-        uuid=uuid if isinstance(uuid, str) else None,
-        status="invalid",
-        errors=_plain(fields),
-    )
 
 
 def _plain(fields: Any) -> dict[str, list[str]]:
@@ -378,9 +328,9 @@ def _usage_result(item: usage.ItemResult) -> dict[str, Any]:
 # --- Registration -------------------------------------------------------------------
 def card_data(card: Card) -> dict[str, Any]:
     try:
-        qr = codes.static_code(card) if card.status == CardStatus.ACTIVE else None
-    except codes.CodeError:
-        qr = None
+        qr = codes.static_code(card)
+    except cards.CardError:
+        qr = None  # not active: nothing to print
     person = card.person
     return {
         "ehc_id": card.ehc_id,
@@ -412,8 +362,9 @@ def _person_data(data: dict) -> cards.PersonData:
 
 class CardsView(ApiView):
     """Register a person and issue their card (scope `register`, channel 2). A known
-    identity returns its existing card with 200. `qr_code` is the static code text
-    for printing."""
+    identity returns its existing card with 200 when the name matches the one on file
+    (audited as card.lookup), else 409 identity_mismatch with no card data
+    (cards.register_and_issue). `qr_code` is the static code text for printing."""
 
     required_scope = Scope.REGISTER
 
@@ -429,16 +380,13 @@ class CardsView(ApiView):
     )
     def post(self, request):
         data = self.validated(s.RegisterRequestSerializer)
-        try:
-            card, created = cards.register_and_issue(
-                _person_data(data),
-                channel=Channel.INSTITUTION,
-                institution=self.terminal.institution,
-                by=self.terminal,
-                ip=self.client_ip(),
-            )
-        except cards.CardError as exc:
-            raise ApiError(409, exc.code, exc.message) from None
+        card, created = cards.register_and_issue(
+            _person_data(data),
+            channel=Channel.INSTITUTION,
+            institution=self.terminal.institution,
+            by=self.terminal,
+            ip=self.client_ip(),
+        )
         return Response(
             {"created": created, "card": card_data(card)},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -486,8 +434,18 @@ class CardsBatchView(ApiView):
             )
         except DjangoValidationError as exc:
             return {**out, **_item_error(400, "invalid", fields=django_validation_fields(exc))}
-        except cards.CardError as exc:
-            return {**out, **_item_error(409, exc.code, message=exc.message, status_="refused")}
+        except DomainError as exc:
+            refusal = domain_api_error(exc)
+            return {
+                **out,
+                **_item_error(
+                    refusal.status_code,
+                    refusal.code,
+                    message=refusal.message,
+                    status_="refused",
+                    **refusal.extra,
+                ),
+            }
         return {
             **out,
             "status": "created" if created else "existing",
@@ -544,17 +502,14 @@ class CardLinkView(ApiView):
         kind = self._kind(kind)
         card = self._card(ehc_id)
         data = self.validated(s.LinkRequestSerializer)
-        try:
-            link, created = links.link(
-                card,
-                kind,
-                data["number"],
-                institution=self.terminal.institution,
-                by=self.terminal,
-                ip=self.client_ip(),
-            )
-        except links.LinkError as exc:
-            raise ApiError(409, exc.code, exc.message) from None
+        link, created = links.link(
+            card,
+            kind,
+            data["number"],
+            institution=self.terminal.institution,
+            by=self.terminal,
+            ip=self.client_ip(),
+        )
         return Response(
             {
                 "kind": kind,

@@ -72,9 +72,9 @@ def test_inactive_printer_is_refused(card, network_printer, clerk):
 def test_frozen_card_is_refused(card, network_printer, clerk):
     cards.set_status(card, CardStatus.FROZEN, by=clerk, reason="test")
     card.refresh_from_db()
-    with pytest.raises(jobs.PrintError) as exc:
+    with pytest.raises(cards.CardError) as exc:
         submit(card, network_printer, clerk)
-    assert exc.value.code == "card_not_active"
+    assert exc.value.code == "card_frozen"
     assert not PrintJob.objects.exists()
 
 
