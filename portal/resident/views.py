@@ -1,0 +1,476 @@
+"""The resident portal: sign in with a phone number, apply, show and use the card.
+
+Thin views: load what the account may see (healthcard.selfservice.find_managed, a 404
+for anything else), call one domain function, render. Sign-in is portal.otp.
+"""
+
+import functools
+import secrets
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+
+from healthcard import applications, codes, selfservice
+from healthcard.applications import ApplicationError
+from healthcard.errors import DomainError
+from healthcard.identity import IdType
+from healthcard.models import (
+    Application,
+    ApplicationRelation,
+    ApplicationStatus,
+    Card,
+    CardStatus,
+    Guardianship,
+    OutboxMessage,
+)
+from healthcard.people import PersonData
+from healthcard.sms import SmsError
+from portal import otp, qr
+from portal.models import SmsDevice
+from portal.resident.context import ELDER_COOKIE
+from portal.resident.forms import ApplyForm, CodeForm, PhoneForm
+from portal.tasks import schedule_recheck
+
+SIGNIN_PHONE = "portal_signin_phone"
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def resident_required(view):
+    """Signed in with an SMS code (django-otp verified through an SmsDevice)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request.user
+        if not (
+            user.is_authenticated
+            and user.is_verified()
+            and isinstance(getattr(user, "otp_device", None), SmsDevice)
+        ):
+            return redirect(f"{reverse('portal:signin')}?next={request.path}")
+        return never_cache(view)(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _account_phone(request) -> str:
+    return request.user.otp_device.phone
+
+
+# --- Sign-in ---------------------------------------------------------------------------
+def signin(request):
+    form = PhoneForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            otp.request_code(form.cleaned_data["phone"], ip=client_ip(request))
+        except ValidationError as exc:
+            form.add_error("phone", exc)
+        except otp.OtpError as exc:
+            if exc.code != "cooldown":
+                raise
+            # A code is on its way already: go on and enter it.
+            request.session[SIGNIN_PHONE] = form.cleaned_data["phone"].strip()
+            messages.info(request, exc.message)
+            return redirect(_with_next(request, "portal:signin_code"))
+        except SmsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            request.session[SIGNIN_PHONE] = form.cleaned_data["phone"].strip()
+            return redirect(_with_next(request, "portal:signin_code"))
+    return render(request, "portal/signin.html", {"form": form, "next": _safe_next(request, "")})
+
+
+def _with_next(request, name: str) -> str:
+    url = reverse(name)
+    target = _safe_next(request, "")
+    return f"{url}?next={target}" if target else url
+
+
+def signin_code(request):
+    phone = request.session.get(SIGNIN_PHONE)
+    if not phone:
+        return redirect("portal:signin")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = otp.check_code(phone, form.cleaned_data["code"])
+        except otp.OtpError as exc:
+            form.add_error("code", exc.message)
+        else:
+            login(request, device.user, backend="django.contrib.auth.backends.ModelBackend")
+            otp_login(request, device)
+            request.session.pop(SIGNIN_PHONE, None)
+            return redirect(_safe_next(request, reverse("portal:dashboard")))
+    device = otp.device_for(otp.validate_phone(phone))
+    state = otp.sent_state(device) if device else None
+    now = timezone.now()
+    valid = max(0, int((state.valid_until - now).total_seconds())) if state else 0
+    return render(
+        request,
+        "portal/signin_code.html",
+        {
+            "form": form,
+            "masked_phone": device.masked_phone if device else "",
+            "valid_seconds": valid,
+            "valid_minutes": (valid + 59) // 60,
+            "resend_seconds": max(0, int((state.resend_at - now).total_seconds())) if state else 0,
+            "next": _safe_next(request, ""),
+        },
+    )
+
+
+@require_POST
+def signin_resend(request):
+    phone = request.session.get(SIGNIN_PHONE)
+    if not phone:
+        return redirect("portal:signin")
+    try:
+        otp.request_code(phone, ip=client_ip(request))
+    except (otp.OtpError, SmsError) as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("A new code has been sent."))
+    return redirect(_with_next(request, "portal:signin_code"))
+
+
+@require_POST
+def signout(request):
+    logout(request)
+    messages.success(request, _("You have signed out."))
+    return redirect("portal:home")
+
+
+@require_POST
+def elder_toggle(request):
+    response = redirect(_safe_next(request, reverse("portal:home")))
+    if request.COOKIES.get(ELDER_COOKIE) == "1":
+        response.delete_cookie(ELDER_COOKIE)
+    else:
+        response.set_cookie(
+            ELDER_COOKIE,
+            "1",
+            max_age=365 * 24 * 3600,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+# --- My cards --------------------------------------------------------------------------
+def _entry(person, own_pk):
+    card = getattr(person, "card", None)
+    return {
+        "person": person,
+        "ref": selfservice.person_ref(person),
+        "card": card,
+        "is_own": person.pk == own_pk,
+    }
+
+
+@resident_required
+def dashboard(request):
+    people = selfservice.managed_people(request.user)
+    own_pk = people[0].pk if people else None
+    managers = []
+    if people:
+        managers = [
+            {"link": link, "ref": selfservice.person_ref(link.guardian)}
+            for link in Guardianship.objects.filter(dependant=people[0]).select_related("guardian")
+        ]
+    open_apps = Application.objects.filter(
+        applicant=request.user,
+        status__in=[ApplicationStatus.PENDING, ApplicationStatus.CONFIRMING],
+    )
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "entries": [_entry(p, own_pk) for p in people],
+            "has_own": bool(people),
+            "family_room": len(people) - 1 < applications.MAX_FAMILY if people else False,
+            "applications": open_apps,
+            "managers": managers,
+            "masked_phone": request.user.otp_device.masked_phone,
+        },
+    )
+
+
+def _managed_or_404(request, ref: str):
+    person = selfservice.find_managed(request.user, ref)
+    if person is None:
+        raise Http404
+    return person
+
+
+def _card_or_404(request, ref: str) -> tuple:
+    person = _managed_or_404(request, ref)
+    card = Card.objects.filter(person=person).select_related("institution").first()
+    if card is None:
+        raise Http404
+    return person, card
+
+
+def _card_context(request, person, card) -> dict:
+    people = selfservice.managed_people(request.user)
+    own_pk = people[0].pk if people else None
+    return {
+        "person": person,
+        "card": card,
+        "ref": selfservice.person_ref(person),
+        "is_own": person.pk == own_pk,
+        "entries": [_entry(p, own_pk) for p in people],
+        "active": card.status == CardStatus.ACTIVE,
+        "ehc_groups": [card.ehc_id[i : i + 4] for i in range(0, 64, 4)],
+        "lifetime": settings.HEALTHCARD_DYNAMIC_CODE_SECONDS,
+    }
+
+
+@resident_required
+def card_detail(request, ref):
+    person, card = _card_or_404(request, ref)
+    context = _card_context(request, person, card)
+    context["links"] = selfservice.linked_numbers(card, by=request.user)
+    context["can_replace"] = selfservice.can_replace_online(card)
+    return render(request, "portal/card.html", context)
+
+
+@resident_required
+def card_show(request, ref):
+    person, card = _card_or_404(request, ref)
+    if card.status != CardStatus.ACTIVE:
+        return redirect("portal:card", ref=ref)
+    return render(request, "portal/card_show.html", _card_context(request, person, card))
+
+
+@resident_required
+def card_code(request, ref):
+    """A fresh dynamic code as SVG; the page's script fetches one before the last expires."""
+    _person, card = _card_or_404(request, ref)
+    try:
+        text = codes.dynamic_code(card)
+    except codes.CodeError:
+        raise Http404 from None
+    response = HttpResponse(qr.svg(text), content_type="image/svg+xml")
+    response["X-Code-Expires-In"] = str(settings.HEALTHCARD_DYNAMIC_CODE_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@resident_required
+def card_static(request, ref):
+    person, card = _card_or_404(request, ref)
+    context = _card_context(request, person, card)
+    if card.status == CardStatus.ACTIVE:
+        context["static_svg"] = qr.data_uri(codes.static_code(card))
+    return render(request, "portal/card_static.html", context)
+
+
+@resident_required
+def card_slip(request, ref):
+    from printing import renderers, slips
+
+    _person, card = _card_or_404(request, ref)
+    try:
+        slip = slips.build_slip(card)
+    except slips.SlipError as exc:
+        messages.error(request, str(exc))
+        return redirect("portal:card", ref=ref)
+    response = HttpResponse(renderers.render_pdf_card(slip), content_type="application/pdf")
+    response["Content-Disposition"] = 'attachment; filename="health-card.pdf"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@resident_required
+def card_lost(request, ref):
+    person, card = _card_or_404(request, ref)
+    if request.method == "POST":
+        try:
+            selfservice.report_lost(card, by=request.user, ip=client_ip(request))
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                _("The card is frozen: its codes no longer work. Replace it to get a new code."),
+            )
+        return redirect("portal:card", ref=ref)
+    return render(request, "portal/card_lost.html", _card_context(request, person, card))
+
+
+@resident_required
+@require_POST
+def card_replace(request, ref):
+    _person, card = _card_or_404(request, ref)
+    try:
+        selfservice.replace_lost(card, by=request.user, ip=client_ip(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, _("The card was replaced. Old printed codes no longer work; print a new one.")
+        )
+    return redirect("portal:card", ref=ref)
+
+
+@resident_required
+def card_history(request, ref):
+    person, card = _card_or_404(request, ref)
+    context = _card_context(request, person, card)
+    context["history"] = selfservice.history(card, by=request.user)
+    return render(request, "portal/card_history.html", context)
+
+
+@resident_required
+@require_POST
+def family_remove(request, ref):
+    """The account stops managing a family member's card (`ref` is the member), or the
+    holder ends someone's management of their own card (`ref` is that manager)."""
+    people = selfservice.managed_people(request.user)
+    if not people:
+        raise Http404
+    own = people[0]
+    link = None
+    for person in people[1:]:
+        if selfservice.person_ref(person) == ref:
+            link = Guardianship.objects.get(guardian=own, dependant=person)
+    if link is None:
+        for candidate in Guardianship.objects.filter(dependant=own).select_related("guardian"):
+            if selfservice.person_ref(candidate.guardian) == ref:
+                link = candidate
+    if link is None:
+        raise Http404
+    selfservice.remove_manager(link, by=request.user, ip=client_ip(request))
+    messages.success(request, _("The family link was removed."))
+    return redirect("portal:dashboard")
+
+
+# --- Applying --------------------------------------------------------------------------
+def _person_data(cleaned: dict) -> PersonData:
+    derived = cleaned["id_type"] == IdType.RESIDENT_ID  # sex and birth date come from it
+    return PersonData(
+        name=cleaned["name"],
+        id_type=cleaned["id_type"],
+        id_number=cleaned["id_number"],
+        sex=None if derived else (cleaned.get("sex") or None),
+        birth_date=None if derived else cleaned.get("birth_date"),
+        nation=cleaned.get("nation") or "",
+        phone=(cleaned.get("phone") or "").strip()
+        if cleaned["relation"] != ApplicationRelation.SELF
+        else "",
+        address=cleaned.get("address") or "",
+    )
+
+
+@resident_required
+def apply(request):
+    has_own = selfservice.managed_people(request.user) != []
+    initial = {
+        "form_token": secrets.token_urlsafe(24),
+        "relation": ApplicationRelation.CHILD if has_own else ApplicationRelation.SELF,
+    }
+    form = ApplyForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            app = applications.apply(
+                request.user,
+                _person_data(form.cleaned_data),
+                relation=form.cleaned_data["relation"],
+                form_token=form.cleaned_data["form_token"],
+                account_phone=_account_phone(request),
+                ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except (ApplicationError, SmsError) as exc:
+            form.add_error(None, exc.message)
+        else:
+            if app.status == ApplicationStatus.PENDING and app.next_check_at:
+                schedule_recheck(app)
+            return redirect("portal:application", token=app.form_token)
+    return render(request, "portal/apply.html", {"form": form, "has_own": has_own})
+
+
+def _application_or_404(request, token: str) -> Application:
+    app = Application.objects.filter(applicant=request.user, form_token=token).first()
+    if app is None:
+        raise Http404
+    return app
+
+
+@resident_required
+def application(request, token):
+    app = _application_or_404(request, token)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and "resend" in request.POST:
+        try:
+            applications.resend_confirmation(app, ip=client_ip(request))
+        except (DomainError, SmsError) as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("A new code has been sent to the family member."))
+        return redirect("portal:application", token=token)
+    if request.method == "POST" and form.is_valid():
+        try:
+            app = applications.confirm_family(app, form.cleaned_data["code"], ip=client_ip(request))
+        except ApplicationError as exc:
+            form.add_error("code", exc.message)
+    card_ref = None
+    if app.status == ApplicationStatus.ISSUED and app.person_id:
+        person = selfservice.find_managed(request.user, selfservice.person_ref(app.person))
+        card_ref = selfservice.person_ref(person) if person else None
+        if card_ref and request.method == "POST":
+            return redirect("portal:card", ref=card_ref)
+    until = applications.locked_until(request.user)
+    mismatches = Application.objects.filter(
+        applicant=request.user,
+        status=ApplicationStatus.MISMATCH,
+        decided_at__gt=timezone.now() - applications.MISMATCH_WINDOW,
+    ).count()
+    return render(
+        request,
+        "portal/application.html",
+        {
+            "app": app,
+            "form": form,
+            "card_ref": card_ref,
+            "counter_message": applications.COUNTER_MESSAGE,
+            "locked_until": until,
+            "attempts_left": max(0, applications.MAX_MISMATCHES - mismatches),
+            "masked_member_phone": app.phone[:3] + "****" + app.phone[-4:] if app.phone else "",
+        },
+    )
+
+
+# --- Development ------------------------------------------------------------------------
+def dev_outbox(request):
+    """The SMS outbox of the console/outbox backends: DEBUG only (a 404 otherwise)."""
+    if not settings.DEBUG:
+        raise Http404
+    return render(
+        request, "portal/dev_outbox.html", {"messages_sent": OutboxMessage.objects.all()[:50]}
+    )
