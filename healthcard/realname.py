@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from healthcard import pii
-from healthcard.identity import normalise_name, validate_identity
+from healthcard.identity import IdType, normalise_id_number, normalise_name, validate_identity
 from healthcard.models import Person, PopulationRecord
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,15 @@ def verify_identity(name: str, id_type: str, id_number: str) -> Outcome:
 def add_to_register(name: str, id_type: str, id_number: str) -> bool:
     """Add or update one register entry after validating it; True when it was new."""
     name = normalise_name(name)
-    identity = validate_identity(id_type, id_number)
+    if id_type == IdType.RESIDENT_ID:
+        number = validate_identity(id_type, id_number).id_number
+    else:
+        # The register lists documents, not sex and birth date: check the number only.
+        number = normalise_id_number(id_type, id_number)
+        if id_type not in dict(IdType.CHOICES) or not 4 <= len(number) <= 30:
+            raise ValidationError({"id_number": ["invalid"]})
     _record, created = PopulationRecord.objects.update_or_create(
-        identity_index=Person.identity_index_for(identity.id_type, identity.id_number),
+        identity_index=Person.identity_index_for(id_type, number),
         defaults={"name_index": name_index(name)},
     )
     return created

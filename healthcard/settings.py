@@ -334,8 +334,10 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_REFERRER_POLICY = "same-origin"
-# Content-Security-Policy (django-csp): no inline scripts or styles anywhere; the API's
-# Swagger/Redoc pages (drf-spectacular's templates use inline scripts) are exempt.
+# Content-Security-Policy (django-csp): no inline scripts anywhere, style sheets only
+# from this site (style="" attributes stay allowed: the admin's templates use a few);
+# the API's Swagger/Redoc pages (drf-spectacular's templates use inline scripts) are
+# exempt.
 INSTALLED_APPS.append("csp")
 MIDDLEWARE.insert(1, "csp.middleware.CSPMiddleware")
 CONTENT_SECURITY_POLICY = {
@@ -344,6 +346,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],

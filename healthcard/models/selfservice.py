@@ -1,6 +1,8 @@
 """Online self-service: SMS sending records and outbox, the population register used
 for real-name checks, and applications made in the resident portal."""
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -81,6 +83,10 @@ class ApplicationRelation(models.TextChoices):
     OTHER = "other", _("Other family member")
 
 
+def new_ref() -> str:
+    return secrets.token_urlsafe(12)
+
+
 class Application(models.Model):
     """An online application for a card (申领), for oneself or a family member.
 
@@ -90,6 +96,8 @@ class Application(models.Model):
     applicant = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_applications"
     )
+    #: The opaque id in portal URLs.
+    ref = models.CharField(max_length=20, unique=True, default=new_ref, editable=False)
     #: One per rendered form: a second submission of the same form finds the first.
     form_token = models.CharField(max_length=64)
     relation = models.CharField(max_length=10, choices=ApplicationRelation.choices)

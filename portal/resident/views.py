@@ -411,20 +411,20 @@ def apply(request):
         else:
             if app.status == ApplicationStatus.PENDING and app.next_check_at:
                 schedule_recheck(app)
-            return redirect("portal:application", token=app.form_token)
+            return redirect("portal:application", ref=app.ref)
     return render(request, "portal/apply.html", {"form": form, "has_own": has_own})
 
 
-def _application_or_404(request, token: str) -> Application:
-    app = Application.objects.filter(applicant=request.user, form_token=token).first()
+def _application_or_404(request, ref: str) -> Application:
+    app = Application.objects.filter(applicant=request.user, ref=ref).first()
     if app is None:
         raise Http404
     return app
 
 
 @resident_required
-def application(request, token):
-    app = _application_or_404(request, token)
+def application(request, ref):
+    app = _application_or_404(request, ref)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and "resend" in request.POST:
         try:
@@ -433,7 +433,7 @@ def application(request, token):
             messages.error(request, exc.message)
         else:
             messages.success(request, _("A new code has been sent to the family member."))
-        return redirect("portal:application", token=token)
+        return redirect("portal:application", ref=ref)
     if request.method == "POST" and form.is_valid():
         try:
             app = applications.confirm_family(app, form.cleaned_data["code"], ip=client_ip(request))
