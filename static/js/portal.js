@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  function format(text, value) { return text.replace("%s", value); }
+  function format(text, value) { return text.replace("{n}", value); }
 
   // Submit a select's form when it changes (the language menu).
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
