@@ -12,18 +12,15 @@ not have it) or UNAVAILABLE (the service could not be asked: try again later).
 """
 
 import enum
-import json
 import logging
 import unicodedata
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from healthcard import pii
+from healthcard import outbound, pii
 from healthcard.identity import IdType, normalise_id_number, normalise_name, validate_identity
 from healthcard.models import Person, PopulationRecord
 
@@ -56,23 +53,13 @@ class HttpVerifier:
     an error status is UNAVAILABLE (the application waits and is checked again)."""
 
     def verify(self, name: str, id_type: str, id_number: str) -> Outcome:
-        payload = json.dumps(
-            {"name": name, "id_type": id_type, "id_number": id_number}, ensure_ascii=False
-        ).encode()
-        request = urllib.request.Request(  # noqa: S310 - the URL is an operator setting
-            settings.HEALTHCARD_REALNAME_URL,
-            data=payload,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "Authorization": f"Bearer {settings.HEALTHCARD_REALNAME_TOKEN}",
-            },
-        )
         try:
-            with urllib.request.urlopen(  # noqa: S310
-                request, timeout=settings.HEALTHCARD_REALNAME_TIMEOUT
-            ) as response:
-                answer = json.loads(response.read() or b"{}")
+            answer = outbound.post_json(
+                settings.HEALTHCARD_REALNAME_URL,
+                settings.HEALTHCARD_REALNAME_TOKEN,
+                {"name": name, "id_type": id_type, "id_number": id_number},
+                timeout=settings.HEALTHCARD_REALNAME_TIMEOUT,
+            )
         except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, bad JSON
             log.warning("population service unavailable: %s", type(exc).__name__)
             return Outcome.UNAVAILABLE

@@ -11,10 +11,8 @@ resident's limits: only accepted sends are recorded (SmsSend).
 """
 
 import datetime
-import json
 import logging
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from healthcard import pii
+from healthcard import outbound, pii
 from healthcard.errors import DomainError
 from healthcard.models import OutboxMessage, Person, SmsSend
 
@@ -127,26 +125,16 @@ class HttpBackend:
     answers are retried; anything else is a refusal."""
 
     def send(self, phone: str, body: str) -> None:
-        payload = json.dumps(
-            {"phone": phone, "message": body, "sign": settings.HEALTHCARD_SMS_SIGN},
-            ensure_ascii=False,
-        ).encode()
-        request = urllib.request.Request(  # noqa: S310 - the URL is an operator setting
-            settings.HEALTHCARD_SMS_URL,
-            data=payload,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "Authorization": f"Bearer {settings.HEALTHCARD_SMS_TOKEN}",
-            },
-        )
+        payload = {"phone": phone, "message": body, "sign": settings.HEALTHCARD_SMS_SIGN}
         detail = ""
         for _attempt in range(settings.HEALTHCARD_SMS_RETRIES + 1):
             try:
-                with urllib.request.urlopen(  # noqa: S310
-                    request, timeout=settings.HEALTHCARD_SMS_TIMEOUT
-                ) as response:
-                    answer = json.loads(response.read() or b"{}")
+                answer = outbound.post_json(
+                    settings.HEALTHCARD_SMS_URL,
+                    settings.HEALTHCARD_SMS_TOKEN,
+                    payload,
+                    timeout=settings.HEALTHCARD_SMS_TIMEOUT,
+                )
             except urllib.error.HTTPError as exc:
                 detail = f"HTTP {exc.code}"
                 if exc.code < 500:

@@ -15,7 +15,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -35,6 +35,7 @@ from healthcard.models import (
     OutboxMessage,
 )
 from healthcard.people import PersonData
+from healthcard.pii import mask_number
 from healthcard.sms import SmsError
 from portal import otp, qr
 from portal.models import SmsDevice
@@ -69,7 +70,7 @@ def resident_required(view):
             and user.is_verified()
             and isinstance(getattr(user, "otp_device", None), SmsDevice)
         ):
-            return redirect(f"{reverse('portal:signin')}?next={request.path}")
+            return redirect(f"{reverse('portal:signin')}?{urlencode({'next': request.path})}")
         return never_cache(view)(request, *args, **kwargs)
 
     return wrapper
@@ -461,7 +462,7 @@ def application(request, ref):
             "counter_message": applications.COUNTER_MESSAGE,
             "locked_until": until,
             "attempts_left": max(0, applications.MAX_MISMATCHES - mismatches),
-            "masked_member_phone": app.phone[:3] + "****" + app.phone[-4:] if app.phone else "",
+            "masked_member_phone": mask_number(app.phone, 3, 4) if app.phone else "",
         },
     )
 

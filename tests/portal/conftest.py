@@ -1,6 +1,10 @@
 """Portal fixtures: a signed-in resident client, the population register, the outbox."""
 
+import json
 import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.test import Client
@@ -65,3 +69,41 @@ def registered():
         return number
 
     return add
+
+
+class FakeService:
+    """A local HTTP server standing in for a provincial JSON service: answers with
+    `answers` in turn (status, body), then with `default`; records what it was sent."""
+
+    def __init__(self):
+        self.answers: list[tuple[int, bytes]] = []
+        self.default: tuple[int, bytes] = (200, b"{}")
+        self.delay = 0.0
+        self.seen: list[tuple[dict, str | None]] = []
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                service.seen.append((body, self.headers.get("Authorization")))
+                status, payload = service.answers.pop(0) if service.answers else service.default
+                time.sleep(service.delay)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def fake_service():
+    service = FakeService()
+    yield service
+    service.server.shutdown()
+    service.server.server_close()

@@ -1,10 +1,7 @@
 """Applying online: real-name outcomes, attaching a counter card, bad input."""
 
 import datetime
-import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import time_machine
@@ -242,36 +239,12 @@ def test_a_card_someone_else_holds_gets_the_same_counter_message(
 
 
 # --- The HTTP verifier --------------------------------------------------------------------
-class _Service(BaseHTTPRequestHandler):
-    answer: bytes = b'{"result": "match"}'
-    delay = 0.0
-    seen: list = []
-
-    def do_POST(self):
-        import time
-
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append((body, self.headers.get("Authorization")))
-        time.sleep(self.delay)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(self.answer)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def service(settings):
-    server = HTTPServer(("127.0.0.1", 0), _Service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def service(settings, fake_service):
     settings.HEALTHCARD_REALNAME_VERIFIER = "http"
-    settings.HEALTHCARD_REALNAME_URL = f"http://127.0.0.1:{server.server_port}/verify"
+    settings.HEALTHCARD_REALNAME_URL = fake_service.url + "verify"
     settings.HEALTHCARD_REALNAME_TOKEN = "secret-token"
-    _Service.seen = []
-    yield _Service
-    server.shutdown()
+    return fake_service
 
 
 @pytest.mark.parametrize(
@@ -286,7 +259,7 @@ def service(settings):
 def test_http_verifier_outcomes(service, answer, outcome):
     from healthcard import realname
 
-    service.answer, service.delay = answer, 0
+    service.default = (200, answer)
     assert realname.verify_identity("王建国", "01", "430102199005171234").value == outcome
     body, auth = service.seen[0]
     assert body == {"name": "王建国", "id_type": "01", "id_number": "430102199005171234"}
@@ -297,7 +270,7 @@ def test_http_verifier_timing_out_is_unavailable(service, settings):
     from healthcard import realname
 
     settings.HEALTHCARD_REALNAME_TIMEOUT = 1
-    service.answer, service.delay = b'{"result": "match"}', 1.5
+    service.default, service.delay = (200, b'{"result": "match"}'), 1.5
     assert realname.verify_identity("王建国", "01", "430102199005171234").value == "unavailable"
 
 

@@ -201,3 +201,28 @@ def test_pdf_is_refused_for_a_frozen_card(resident_client, own_card, url):
     resident_client.post(url + "lost/")
     response = resident_client.get(url + "slip.pdf")
     assert response.status_code == 302
+
+
+def test_history_names_a_staff_reveal_with_its_reason(resident_client, own_card, url, supervisor):
+    from healthcard.models import Person
+
+    # Staff see the people their institution registered or issued a card to.
+    Person.objects.filter(pk=own_card.person.pk).update(
+        registered_by=supervisor.staff_profile.institution
+    )
+    own_card.person.refresh_from_db()
+    people.reveal_person(own_card.person, by=supervisor, via="admin", reason="急诊核对身份")
+    page = resident_client.get(url + "history/").content.decode()
+    assert "Counter staff" in page and "急诊核对身份" in page
+    assert supervisor.staff_profile.institution.name in page
+
+
+def test_another_accounts_application_is_a_404(resident_client, registered):
+    from healthcard.models import Application
+
+    resident_client.post("/apply/", form(registered("王建国")))
+    app = Application.objects.get()
+    other = Client()
+    sign_in(other, "13611112222")
+    assert other.get(f"/applications/{app.ref}/").status_code == 404
+    assert resident_client.get(f"/applications/{app.ref}/").status_code == 200

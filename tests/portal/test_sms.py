@@ -1,9 +1,5 @@
 """SMS backends (healthcard.sms) and the population register import command."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -14,34 +10,14 @@ from tests.conftest import make_id_number
 pytestmark = pytest.mark.django_db
 
 
-class _Gateway(BaseHTTPRequestHandler):
-    answers: list = []
-    seen: list = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append((body, self.headers.get("Authorization")))
-        status, payload = type(self).answers.pop(0) if type(self).answers else (200, b'{"code":0}')
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def gateway(settings):
-    server = HTTPServer(("127.0.0.1", 0), _Gateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def gateway(settings, fake_service):
     settings.HEALTHCARD_SMS_BACKEND = "http"
-    settings.HEALTHCARD_SMS_URL = f"http://127.0.0.1:{server.server_port}/sms"
+    settings.HEALTHCARD_SMS_URL = fake_service.url + "sms"
     settings.HEALTHCARD_SMS_TOKEN = "gw-token"
     settings.HEALTHCARD_SMS_RETRIES = 2
-    _Gateway.answers, _Gateway.seen = [], []
-    yield _Gateway
-    server.shutdown()
+    fake_service.default = (200, b'{"code": 0}')
+    return fake_service
 
 
 def test_http_backend_posts_the_documented_request(gateway):
