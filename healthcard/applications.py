@@ -8,7 +8,7 @@ decides it at once when it can:
   visit a counter, with the same words whether or not someone else holds the card;
 - a new identity goes to the real-name verifier (healthcard.realname): verified -> the
   card is issued (channel 1, online self-service); mismatch -> refused and counted
-  (MAX_MISMATCHES in a day lock applying for a day); unavailable -> the application
+  (MAX_MISMATCHES failed attempts in a day lock applying for a day); unavailable -> the application
   waits as pending and `recheck` (a Celery task) asks again with backoff and tells the
   applicant the decision by SMS;
 - a family member under 16 is linked at once; an adult only after confirming with a
@@ -124,13 +124,25 @@ def online_institution() -> Institution:
     return institution
 
 
+#: Outcomes that count as a failed attempt. "Visit a counter" counts too: otherwise
+#: trying numbers would tell registered identities from unknown ones without limit.
+FAILED_ATTEMPT = [ApplicationStatus.MISMATCH, ApplicationStatus.COUNTER]
+
+
+def failed_attempts(user) -> int:
+    return Application.objects.filter(
+        applicant=user,
+        status__in=FAILED_ATTEMPT,
+        decided_at__gt=timezone.now() - MISMATCH_WINDOW,
+    ).count()
+
+
 def locked_until(user) -> datetime.datetime | None:
-    """When applying is unlocked again after MAX_MISMATCHES mismatches within a day."""
+    """When applying is unlocked again after MAX_MISMATCHES failed attempts (mismatch or
+    "visit a counter") within a day."""
     since = timezone.now() - MISMATCH_WINDOW
     times = list(
-        Application.objects.filter(
-            applicant=user, status=ApplicationStatus.MISMATCH, decided_at__gt=since
-        )
+        Application.objects.filter(applicant=user, status__in=FAILED_ATTEMPT, decided_at__gt=since)
         .order_by("-decided_at")
         .values_list("decided_at", flat=True)[:MAX_MISMATCHES]
     )
@@ -216,7 +228,11 @@ def apply(
     except IntegrityError:
         # The same form submitted twice at once: the other request made it.
         return Application.objects.get(applicant=user, form_token=form_token)
-    return _decide(app, ip=ip)
+    try:
+        return _decide(app, ip=ip)
+    except ApplicationError:
+        _finish(app, ApplicationStatus.REJECTED)  # e.g. the card has two managers already
+        raise
 
 
 def _data(app: Application) -> PersonData:

@@ -412,6 +412,9 @@ def apply(request):
         else:
             if app.status == ApplicationStatus.PENDING and app.next_check_at:
                 schedule_recheck(app)
+            if app.status == ApplicationStatus.ISSUED:
+                messages.success(request, _("The card is ready."))
+                return redirect("portal:card", ref=selfservice.person_ref(app.person))
             return redirect("portal:application", ref=app.ref)
     return render(request, "portal/apply.html", {"form": form, "has_own": has_own})
 
@@ -447,11 +450,7 @@ def application(request, ref):
         if card_ref and request.method == "POST":
             return redirect("portal:card", ref=card_ref)
     until = applications.locked_until(request.user)
-    mismatches = Application.objects.filter(
-        applicant=request.user,
-        status=ApplicationStatus.MISMATCH,
-        decided_at__gt=timezone.now() - applications.MISMATCH_WINDOW,
-    ).count()
+    mismatches = applications.failed_attempts(request.user)
     return render(
         request,
         "portal/application.html",

@@ -17,6 +17,7 @@ from healthcard.models import (
     OutboxMessage,
     Person,
 )
+from healthcard.selfservice import person_ref
 from portal.tasks import recheck_application
 from tests.conftest import make_id_number
 from tests.portal.conftest import PHONE, sign_in
@@ -54,8 +55,9 @@ def test_verified_application_issues_an_online_card_at_once(resident_client, reg
     assert card.person.user.username.startswith("sms:")
     assert card.person.phone == PHONE
     assert card.person.sex == "1" or card.person.sex == "2"  # derived from the number
-    page = resident_client.get(response["Location"], follow=True).content.decode()
-    assert "Card issued" in page
+    assert response["Location"] == f"/cards/{person_ref(card.person)}/"  # shown at once
+    page = resident_client.get(response["Location"]).content.decode()
+    assert "The card is ready." in page and "Your own card" in page
     assert number not in page
 
 
@@ -292,3 +294,16 @@ def test_verifier_timeout_in_the_form_keeps_the_application_pending(
     service.delay = 1.5
     apply(resident_client, form(make_id_number()))
     assert Application.objects.get().status == ApplicationStatus.PENDING
+
+
+def test_visit_a_counter_answers_count_towards_the_lockout(resident_client, make_card):
+    start = timezone.now()
+    for n in range(5):
+        number = make_id_number()
+        make_card(name="赵六", id_number=number)  # registered, other name and no phone
+        with time_machine.travel(start + datetime.timedelta(minutes=n)):
+            apply(resident_client, form(number, form_token=f"k{n}"))
+    assert Application.objects.filter(status=ApplicationStatus.COUNTER).count() == 5
+    with time_machine.travel(start + datetime.timedelta(minutes=10)):
+        response = apply(resident_client, form(make_id_number(), form_token="k6"))
+    assert "too many times" in response.content.decode()

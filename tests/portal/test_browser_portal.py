@@ -90,9 +90,7 @@ def test_resident_journey(context, live_server, province):
     )
     shot(page, "04-apply")
     page.click("button[data-once]")
-    page.wait_for_selector("[data-status=issued]")
-    page.click("a.button.primary")
-    page.wait_for_selector("[data-dynamic-code] img")
+    page.wait_for_selector("[data-dynamic-code] img")  # issued and shown at once
     card = Card.objects.get(person__name="王建国")
     first = read_qr(page, "[data-dynamic-code] img")
     assert codes.verify_code(first).card == card
@@ -127,25 +125,27 @@ def test_resident_journey(context, live_server, province):
     page.fill("#id_name", "王小明")
     page.fill("#id_id_number", child_number)
     page.click("button[data-once]")
-    page.wait_for_selector("[data-status=issued]")
+    page.wait_for_selector(".whose")
+    assert "王*明" in page.inner_text(".whose")
+    shot(page, "07-child-card")
     page.goto(base + "/me/")
     assert page.locator(".card-list > li").count() == 2
-    shot(page, "07-dashboard-family")
+    shot(page, "08-dashboard-family")
 
     # History page (empty so far) and report loss.
     page.goto(base + "/me/")
     page.locator(".card-list > li").first.locator("a.button.primary").click()
     page.click("a[href$='history/']")
-    shot(page, "08-history")
+    shot(page, "09-history")
     page.go_back()
     page.click("a.danger")
-    shot(page, "09-lost")
+    shot(page, "10-lost")
     page.click("button.danger")
     page.wait_for_selector(".status-frozen")
     card.refresh_from_db()
     assert card.status == CardStatus.FROZEN
     assert codes.verify_code(slip_code).reason == "card_frozen"
-    shot(page, "10-frozen")
+    shot(page, "11-frozen")
 
     # 长辈版: large text, remembered across pages.
     page.click(".elder-toggle button")
@@ -158,9 +158,9 @@ def test_resident_journey(context, live_server, province):
     for box in page.locator("main .button, main button, .elder-toggle button").all():
         b = box.bounding_box()
         assert b["width"] >= 60 and b["height"] >= 60, box.inner_text()
-    shot(page, "11-dashboard-elder")
+    shot(page, "12-dashboard-elder")
     page.locator(".card-list > li").nth(1).locator("a.button.primary").click()
-    shot(page, "12-child-card-elder")
+    shot(page, "13-child-card-elder")
 
     # axe-core: main pages, both text sizes, both languages.
     child_card = page.url
@@ -179,6 +179,6 @@ def test_resident_journey(context, live_server, province):
                 page.goto(path if path.startswith("http") else base + path)
                 problems += axe_problems(page)
     page.goto(base + "/me/")
-    shot(page, "13-dashboard-en")
+    shot(page, "14-dashboard-en")
     assert not problems, "\n".join(problems)
     assert not [e for e in errors if "Content Security Policy" in e], errors

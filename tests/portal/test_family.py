@@ -186,3 +186,15 @@ def test_stop_managing_a_family_members_card(resident_client, holder, registered
     resident_client.post(f"/family/{person_ref(child)}/remove/")
     assert not Guardianship.objects.exists()
     assert resident_client.post(f"/family/{person_ref(child)}/remove/").status_code == 404
+
+
+def test_a_third_manager_is_refused_in_the_form(resident_client, holder, make_card):
+    number = make_id_number(birth=datetime.date(2018, 1, 1))
+    child = make_card(name="王小明", id_number=number, phone=PHONE).person
+    for _n in range(2):
+        other = make_card(name="赵六", id_number=make_id_number()).person
+        applications.link_family(other, child, "child", by=None)
+    response = resident_client.post("/apply/", form(number, name="王小明", relation="child"))
+    assert "already managed by 2 accounts" in response.content.decode()
+    assert Application.objects.get(relation="child").status == ApplicationStatus.REJECTED
+    assert not Guardianship.objects.filter(guardian=holder).exists()
