@@ -102,14 +102,10 @@ def request_code(raw_phone: str, *, ip: str | None) -> Sent:
     return sent_state(device)
 
 
-def check_code(raw_phone: str, token: str) -> SmsDevice:
-    """Verify the code for `raw_phone`; returns the device (its user is the account).
-    Refuses with OtpError: 'locked' (too many wrong codes: wait, growing each time),
-    'no_code' (none sent, or already used), 'expired', 'wrong'."""
-    phone = validate_phone(raw_phone)
-    device = device_for(phone)
-    if device is None:
-        raise OtpError("no_code", _("Ask for a code first."))
+def check_code(device: SmsDevice, token: str) -> SmsDevice:
+    """Verify the code sent to `device`'s number; returns the device (its user is the
+    account). Refuses with OtpError: 'locked' (too many wrong codes: wait, growing each
+    time), 'no_code' (none sent, or already used), 'expired', 'wrong'."""
     with transaction.atomic():
         device = SmsDevice.objects.select_for_update().get(pk=device.pk)
         allowed, data = device.verify_is_allowed()

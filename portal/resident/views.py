@@ -43,7 +43,8 @@ from portal.resident.context import ELDER_COOKIE
 from portal.resident.forms import ApplyForm, CodeForm, PhoneForm
 from portal.tasks import schedule_recheck
 
-SIGNIN_PHONE = "portal_signin_phone"
+#: The session remembers the device between the two sign-in steps, not the number.
+SIGNIN_DEVICE = "portal_signin_device"
 
 
 def client_ip(request) -> str | None:
@@ -84,21 +85,22 @@ def _account_phone(request) -> str:
 def signin(request):
     form = PhoneForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        phone = form.cleaned_data["phone"]
         try:
-            otp.request_code(form.cleaned_data["phone"], ip=client_ip(request))
+            sent = otp.request_code(phone, ip=client_ip(request))
         except ValidationError as exc:
             form.add_error("phone", exc)
         except otp.OtpError as exc:
             if exc.code != "cooldown":
                 raise
             # A code is on its way already: go on and enter it.
-            request.session[SIGNIN_PHONE] = form.cleaned_data["phone"].strip()
+            request.session[SIGNIN_DEVICE] = otp.device_for(otp.validate_phone(phone)).pk
             messages.info(request, exc.message)
             return redirect(_with_next(request, "portal:signin_code"))
         except SmsError as exc:
             form.add_error(None, exc.message)
         else:
-            request.session[SIGNIN_PHONE] = form.cleaned_data["phone"].strip()
+            request.session[SIGNIN_DEVICE] = sent.device.pk
             return redirect(_with_next(request, "portal:signin_code"))
     return render(request, "portal/signin.html", {"form": form, "next": _safe_next(request, "")})
 
@@ -106,37 +108,41 @@ def signin(request):
 def _with_next(request, name: str) -> str:
     url = reverse(name)
     target = _safe_next(request, "")
-    return f"{url}?next={target}" if target else url
+    return f"{url}?{urlencode({'next': target})}" if target else url
+
+
+def _signin_device(request) -> SmsDevice | None:
+    device_id = request.session.get(SIGNIN_DEVICE)
+    return SmsDevice.objects.filter(pk=device_id).first() if device_id else None
 
 
 def signin_code(request):
-    phone = request.session.get(SIGNIN_PHONE)
-    if not phone:
+    device = _signin_device(request)
+    if device is None:
         return redirect("portal:signin")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            device = otp.check_code(phone, form.cleaned_data["code"])
+            device = otp.check_code(device, form.cleaned_data["code"])
         except otp.OtpError as exc:
             form.add_error("code", exc.message)
         else:
             login(request, device.user, backend="django.contrib.auth.backends.ModelBackend")
             otp_login(request, device)
-            request.session.pop(SIGNIN_PHONE, None)
+            request.session.pop(SIGNIN_DEVICE, None)
             return redirect(_safe_next(request, reverse("portal:dashboard")))
-    device = otp.device_for(otp.validate_phone(phone))
-    state = otp.sent_state(device) if device else None
+    state = otp.sent_state(device)
     now = timezone.now()
-    valid = max(0, int((state.valid_until - now).total_seconds())) if state else 0
+    valid = max(0, int((state.valid_until - now).total_seconds()))
     return render(
         request,
         "portal/signin_code.html",
         {
             "form": form,
-            "masked_phone": device.masked_phone if device else "",
+            "masked_phone": device.masked_phone,
             "valid_seconds": valid,
             "valid_minutes": (valid + 59) // 60,
-            "resend_seconds": max(0, int((state.resend_at - now).total_seconds())) if state else 0,
+            "resend_seconds": max(0, int((state.resend_at - now).total_seconds())),
             "next": _safe_next(request, ""),
         },
     )
@@ -144,11 +150,11 @@ def signin_code(request):
 
 @require_POST
 def signin_resend(request):
-    phone = request.session.get(SIGNIN_PHONE)
-    if not phone:
+    device = _signin_device(request)
+    if device is None:
         return redirect("portal:signin")
     try:
-        otp.request_code(phone, ip=client_ip(request))
+        otp.request_code(device.phone, ip=client_ip(request))
     except (otp.OtpError, SmsError) as exc:
         messages.error(request, exc.message)
     else:
