@@ -44,6 +44,26 @@ def read_qr(page, selector) -> str:
     return zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))[0].text
 
 
+SMALL_TEXT = """() => {
+  const small = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    const box = el.getBoundingClientRect();
+    if (!own || box.width === 0 || el.closest(".visually-hidden")) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < 24) small.push(el.tagName + " " + size + "px: " + el.textContent.trim());
+  }
+  return small;
+}"""
+
+
+def wait_for_code(page):
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-dynamic-code] img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
 def axe_problems(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -91,6 +111,7 @@ def test_resident_journey(context, live_server, province):
     shot(page, "04-apply")
     page.click("button[data-once]")
     page.wait_for_selector("[data-dynamic-code] img")  # issued and shown at once
+    wait_for_code(page)
     card = Card.objects.get(person__name="王建国")
     first = read_qr(page, "[data-dynamic-code] img")
     assert codes.verify_code(first).card == card
@@ -100,7 +121,7 @@ def test_resident_journey(context, live_server, province):
     page.wait_for_timeout(1100)  # the next code's expiry is at least a second later
     page.clock.run_for(55_000)
     page.wait_for_selector("[data-dynamic-code][data-refreshed]")
-    page.wait_for_function("document.querySelector('[data-dynamic-code] img').complete")
+    wait_for_code(page)
     second = read_qr(page, "[data-dynamic-code] img")
     assert second != first and codes.verify_code(second).card == card
 
@@ -127,6 +148,7 @@ def test_resident_journey(context, live_server, province):
     page.click("button[data-once]")
     page.wait_for_selector(".whose")
     assert "王*明" in page.inner_text(".whose")
+    wait_for_code(page)
     shot(page, "07-child-card")
     page.goto(base + "/me/")
     assert page.locator(".card-list > li").count() == 2
@@ -158,8 +180,11 @@ def test_resident_journey(context, live_server, province):
     for box in page.locator("main .button, main button, .elder-toggle button").all():
         b = box.bounding_box()
         assert b["width"] >= 60 and b["height"] >= 60, box.inner_text()
+    assert page.evaluate(SMALL_TEXT) == []
     shot(page, "12-dashboard-elder")
     page.locator(".card-list > li").nth(1).locator("a.button.primary").click()
+    wait_for_code(page)
+    assert page.evaluate(SMALL_TEXT) == []
     shot(page, "13-child-card-elder")
 
     # axe-core: main pages, both text sizes, both languages.
