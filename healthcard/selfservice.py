@@ -59,6 +59,23 @@ def find_managed(user, ref: str) -> Person | None:
     return None
 
 
+def find_family_link(user, ref: str) -> Guardianship | None:
+    """The family link between `user`'s own person and the person behind `ref`: a
+    family member whose card the account manages, or someone who manages the account
+    holder's card. None for anything else."""
+    people = managed_people(user)
+    if not people:
+        return None
+    own = people[0]
+    for person in people[1:]:
+        if person_ref(person) == ref:
+            return Guardianship.objects.filter(guardian=own, dependant=person).first()
+    for link in Guardianship.objects.filter(dependant=own).select_related("guardian"):
+        if person_ref(link.guardian) == ref:
+            return link
+    return None
+
+
 def report_lost(card: Card, *, by: Any, ip: str | None = None) -> Card:
     """Freeze the card at once: no code of it verifies until it is replaced."""
     access.require_person_access(by, card.person)

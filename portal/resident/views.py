@@ -356,18 +356,7 @@ def card_history(request, ref):
 def family_remove(request, ref):
     """The account stops managing a family member's card (`ref` is the member), or the
     holder ends someone's management of their own card (`ref` is that manager)."""
-    people = selfservice.managed_people(request.user)
-    if not people:
-        raise Http404
-    own = people[0]
-    link = None
-    for person in people[1:]:
-        if selfservice.person_ref(person) == ref:
-            link = Guardianship.objects.get(guardian=own, dependant=person)
-    if link is None:
-        for candidate in Guardianship.objects.filter(dependant=own).select_related("guardian"):
-            if selfservice.person_ref(candidate.guardian) == ref:
-                link = candidate
+    link = selfservice.find_family_link(request.user, ref)
     if link is None:
         raise Http404
     selfservice.remove_manager(link, by=request.user, ip=client_ip(request))
