@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from healthcard import access, cards, pii
+from healthcard import access, audit, cards, pii
 from healthcard.models import (
     AuditRecord,
     Card,
@@ -74,6 +74,20 @@ def find_family_link(user, ref: str) -> Guardianship | None:
         if person_ref(link.guardian) == ref:
             return link
     return None
+
+
+def download_slip(card: Card, *, by: Any, ip: str | None = None) -> bytes:
+    """The card-size PDF slip of an active card for its holder or a manager, audited as
+    `print.download`. Refuses an inactive card (printing.slips.SlipError)."""
+    # printing renders what the domain hands it; imported here, not at module level,
+    # because printing itself imports the healthcard models.
+    from printing import renderers, slips
+
+    access.require_person_access(by, card.person)
+    slip = slips.build_slip(card)
+    pdf = renderers.render_pdf_card(slip)
+    audit.record("print.download", actor=by, obj=card, ip=ip, issue_seq=slip.issue_seq)
+    return pdf
 
 
 def report_lost(card: Card, *, by: Any, ip: str | None = None) -> Card:

@@ -42,6 +42,7 @@ from portal.models import SmsDevice
 from portal.resident.context import ELDER_COOKIE
 from portal.resident.forms import ApplyForm, CodeForm, PhoneForm
 from portal.tasks import schedule_recheck
+from printing.slips import SlipError
 
 #: The session remembers the device between the two sign-in steps, not the number.
 SIGNIN_DEVICE = "portal_signin_device"
@@ -297,15 +298,13 @@ def card_static(request, ref):
 
 @resident_required
 def card_slip(request, ref):
-    from printing import renderers, slips
-
     _person, card = _card_or_404(request, ref)
     try:
-        slip = slips.build_slip(card)
-    except slips.SlipError as exc:
+        pdf = selfservice.download_slip(card, by=request.user, ip=client_ip(request))
+    except SlipError as exc:
         messages.error(request, str(exc))
         return redirect("portal:card", ref=ref)
-    response = HttpResponse(renderers.render_pdf_card(slip), content_type="application/pdf")
+    response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = 'attachment; filename="health-card.pdf"'
     response["Cache-Control"] = "no-store"
     return response

@@ -85,6 +85,8 @@ def test_pdf_slip_downloads_with_a_readable_static_code(resident_client, own_car
     image = pdf[0].render(scale=8).to_pil()
     text = zxingcpp.read_barcodes(image)[0].text
     assert codes.verify_code(text).ok
+    download = AuditRecord.objects.get(action="print.download")
+    assert download.object_id == str(own_card.pk) and download.details == {"issue_seq": 1}
 
 
 def test_print_page_shows_the_static_code(resident_client, own_card, url):
