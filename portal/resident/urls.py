@@ -1,13 +1,13 @@
 from django.urls import path
 
-from portal.resident import views
+from portal.resident import signin, views
 
 urlpatterns = [
-    path("signin/", views.signin, name="signin"),
-    path("signin/code/", views.signin_code, name="signin_code"),
-    path("signin/resend/", views.signin_resend, name="signin_resend"),
-    path("signout/", views.signout, name="signout"),
-    path("elder/", views.elder_toggle, name="elder_toggle"),
+    path("signin/", signin.signin, name="signin"),
+    path("signin/code/", signin.signin_code, name="signin_code"),
+    path("signin/resend/", signin.signin_resend, name="signin_resend"),
+    path("signout/", signin.signout, name="signout"),
+    path("elder/", signin.elder_toggle, name="elder_toggle"),
     path("me/", views.dashboard, name="dashboard"),
     path("apply/", views.apply, name="apply"),
     path("applications/<str:ref>/", views.application, name="application"),
@@ -20,5 +20,5 @@ urlpatterns = [
     path("cards/<str:ref>/replace/", views.card_replace, name="card_replace"),
     path("cards/<str:ref>/history/", views.card_history, name="card_history"),
     path("family/<str:ref>/remove/", views.family_remove, name="family_remove"),
-    path("dev/outbox/", views.dev_outbox, name="dev_outbox"),
+    path("dev/outbox/", signin.dev_outbox, name="dev_outbox"),
 ]

@@ -1,25 +1,18 @@
-"""The resident portal: sign in with a phone number, apply, show and use the card.
+"""The resident portal: apply, show and use the card, manage family cards.
 
 Thin views: load what the account may see (healthcard.selfservice.find_managed, a 404
-for anything else), call one domain function, render. Sign-in is portal.otp.
+for anything else), call one domain function, render. Signing in is in signin.py.
 """
 
-import functools
 import secrets
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_otp import login as otp_login
 
 from healthcard import applications, codes, selfservice
 from healthcard.applications import ApplicationError
@@ -32,159 +25,15 @@ from healthcard.models import (
     Card,
     CardStatus,
     Guardianship,
-    OutboxMessage,
 )
 from healthcard.people import PersonData
 from healthcard.pii import mask_number
 from healthcard.sms import SmsError
-from portal import otp, qr
-from portal.models import SmsDevice
-from portal.resident.context import ELDER_COOKIE
-from portal.resident.forms import ApplyForm, CodeForm, PhoneForm
+from portal import qr
+from portal.resident.base import account_phone, client_ip, resident_required
+from portal.resident.forms import ApplyForm, CodeForm
 from portal.tasks import schedule_recheck
 from printing.slips import SlipError
-
-#: The session remembers the device between the two sign-in steps, not the number.
-SIGNIN_DEVICE = "portal_signin_device"
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
-
-
-def _safe_next(request, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
-
-
-def resident_required(view):
-    """Signed in with an SMS code (django-otp verified through an SmsDevice)."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        user = request.user
-        if not (
-            user.is_authenticated
-            and user.is_verified()
-            and isinstance(getattr(user, "otp_device", None), SmsDevice)
-        ):
-            return redirect(f"{reverse('portal:signin')}?{urlencode({'next': request.path})}")
-        return never_cache(view)(request, *args, **kwargs)
-
-    return wrapper
-
-
-def _account_phone(request) -> str:
-    return request.user.otp_device.phone
-
-
-# --- Sign-in ---------------------------------------------------------------------------
-def signin(request):
-    form = PhoneForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        phone = form.cleaned_data["phone"]
-        try:
-            sent = otp.request_code(phone, ip=client_ip(request))
-        except ValidationError as exc:
-            form.add_error("phone", exc)
-        except otp.OtpError as exc:
-            if exc.code != "cooldown":
-                raise
-            # A code is on its way already: go on and enter it.
-            request.session[SIGNIN_DEVICE] = otp.device_for(otp.validate_phone(phone)).pk
-            messages.info(request, exc.message)
-            return redirect(_with_next(request, "portal:signin_code"))
-        except SmsError as exc:
-            form.add_error(None, exc.message)
-        else:
-            request.session[SIGNIN_DEVICE] = sent.device.pk
-            return redirect(_with_next(request, "portal:signin_code"))
-    return render(request, "portal/signin.html", {"form": form, "next": _safe_next(request, "")})
-
-
-def _with_next(request, name: str) -> str:
-    url = reverse(name)
-    target = _safe_next(request, "")
-    return f"{url}?{urlencode({'next': target})}" if target else url
-
-
-def _signin_device(request) -> SmsDevice | None:
-    device_id = request.session.get(SIGNIN_DEVICE)
-    return SmsDevice.objects.filter(pk=device_id).first() if device_id else None
-
-
-def signin_code(request):
-    device = _signin_device(request)
-    if device is None:
-        return redirect("portal:signin")
-    form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            device = otp.check_code(device, form.cleaned_data["code"])
-        except otp.OtpError as exc:
-            form.add_error("code", exc.message)
-        else:
-            login(request, device.user, backend="django.contrib.auth.backends.ModelBackend")
-            otp_login(request, device)
-            request.session.pop(SIGNIN_DEVICE, None)
-            return redirect(_safe_next(request, reverse("portal:dashboard")))
-    state = otp.sent_state(device)
-    now = timezone.now()
-    valid = max(0, int((state.valid_until - now).total_seconds()))
-    return render(
-        request,
-        "portal/signin_code.html",
-        {
-            "form": form,
-            "masked_phone": device.masked_phone,
-            "valid_seconds": valid,
-            "valid_minutes": (valid + 59) // 60,
-            "resend_seconds": max(0, int((state.resend_at - now).total_seconds())),
-            "next": _safe_next(request, ""),
-        },
-    )
-
-
-@require_POST
-def signin_resend(request):
-    device = _signin_device(request)
-    if device is None:
-        return redirect("portal:signin")
-    try:
-        otp.request_code(device.phone, ip=client_ip(request))
-    except (otp.OtpError, SmsError) as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("A new code has been sent."))
-    return redirect(_with_next(request, "portal:signin_code"))
-
-
-@require_POST
-def signout(request):
-    logout(request)
-    messages.success(request, _("You have signed out."))
-    return redirect("portal:home")
-
-
-@require_POST
-def elder_toggle(request):
-    response = redirect(_safe_next(request, reverse("portal:home")))
-    if request.COOKIES.get(ELDER_COOKIE) == "1":
-        response.delete_cookie(ELDER_COOKIE)
-    else:
-        response.set_cookie(
-            ELDER_COOKIE,
-            "1",
-            max_age=365 * 24 * 3600,
-            secure=settings.SESSION_COOKIE_SECURE,
-            httponly=True,
-            samesite="Lax",
-        )
-    return response
 
 
 # --- My cards --------------------------------------------------------------------------
@@ -395,7 +244,7 @@ def apply(request):
                 _person_data(form.cleaned_data),
                 relation=form.cleaned_data["relation"],
                 form_token=form.cleaned_data["form_token"],
-                account_phone=_account_phone(request),
+                account_phone=account_phone(request),
                 ip=client_ip(request),
             )
         except ValidationError as exc:
@@ -457,14 +306,4 @@ def application(request, ref):
             "attempts_left": max(0, applications.MAX_MISMATCHES - mismatches),
             "masked_member_phone": mask_number(app.phone, 3, 4) if app.phone else "",
         },
-    )
-
-
-# --- Development ------------------------------------------------------------------------
-def dev_outbox(request):
-    """The SMS outbox of the console/outbox backends: DEBUG only (a 404 otherwise)."""
-    if not settings.DEBUG:
-        raise Http404
-    return render(
-        request, "portal/dev_outbox.html", {"messages_sent": OutboxMessage.objects.all()[:50]}
     )
