@@ -190,6 +190,7 @@ def test_resident_journey(context, live_server, province):
     # axe-core: main pages, both text sizes, both languages.
     child_card = page.url
     pages = ["/", "/signin/", "/me/", "/apply/", child_card, child_card + "history/"]
+    pages += [child_card + "show/", child_card + "print/", child_card + "lost/"]
     problems = []
     for language in ["zh-hans", "en"]:
         page.goto(base + "/")
