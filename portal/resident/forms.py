@@ -11,9 +11,8 @@ class PhoneForm(forms.Form):
     phone = forms.CharField(
         label=_("Mobile number"),
         max_length=20,
-        widget=forms.TextInput(
-            attrs={"inputmode": "tel", "autocomplete": "tel", "placeholder": "13800138000"}
-        ),
+        help_text=_("The 11-digit number of your mobile phone."),
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
     )
 
 

@@ -6,15 +6,17 @@ both languages and both text sizes. Screenshots (390 × 844) go to /tmp/shots-i1
 import datetime
 import io
 import os
+import uuid
 from pathlib import Path
 
 import pypdfium2
 import pytest
 import zxingcpp
+from django.utils import timezone
 from PIL import Image
 
-from healthcard import codes, realname
-from healthcard.models import Card, CardStatus
+from healthcard import codes, people, realname
+from healthcard.models import Card, CardStatus, UsageEvent
 from tests.conftest import make_id_number
 from tests.portal.conftest import PHONE, last_code
 from tests.test_browser import browser  # noqa: F401 - the shared Chromium fixture
@@ -76,7 +78,7 @@ def axe_problems(page) -> list[str]:
     ]
 
 
-def test_resident_journey(context, live_server, province):
+def test_resident_journey(context, live_server, province, terminal):
     own_number = make_id_number()
     child_number = make_id_number(birth=datetime.date(2019, 5, 6))
     realname.add_to_register("王建国", "01", own_number)
@@ -154,10 +156,26 @@ def test_resident_journey(context, live_server, province):
     assert page.locator(".card-list > li").count() == 2
     shot(page, "08-dashboard-family")
 
-    # History page (empty so far) and report loss.
+    # A hospital scanned the card and was shown the identity: the history says so.
+    UsageEvent.objects.create(
+        uuid=uuid.uuid4(),
+        terminal=terminal.terminal,
+        institution=terminal.terminal.institution,
+        card=card,
+        scanned_at=timezone.now(),
+        care_step="010101",
+        department="内科",
+        channel="01",
+        result="ok",
+        fingerprint="x",
+    )
+    people.reveal_person(card.person, by=terminal.terminal, via="api")
     page.goto(base + "/me/")
     page.locator(".card-list > li").first.locator("a.button.primary").click()
     page.click("a[href$='history/']")
+    assert page.locator(".history-scan").count() == 1
+    assert page.locator(".history-reveal").count() == 1
+    assert terminal.terminal.institution.name in page.inner_text(".history")
     shot(page, "09-history")
     page.go_back()
     page.click("a.danger")
