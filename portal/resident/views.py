@@ -200,13 +200,19 @@ def card_history(request, ref):
 
 
 @resident_required
-@require_POST
 def family_remove(request, ref):
     """The account stops managing a family member's card (`ref` is the member), or the
-    holder ends someone's management of their own card (`ref` is that manager)."""
+    holder ends someone's management of their own card (`ref` is that manager). A page
+    asks first; the form on it does it."""
     link = selfservice.find_family_link(request.user, ref)
     if link is None:
         raise Http404
+    if request.method != "POST":
+        own = link.guardian.user_id == request.user.pk
+        other = link.dependant if own else link.guardian
+        return render(
+            request, "portal/family_remove.html", {"other": other, "i_manage": own, "ref": ref}
+        )
     selfservice.remove_manager(link, by=request.user, ip=client_ip(request))
     messages.success(request, _("The family link was removed."))
     return redirect("portal:dashboard")

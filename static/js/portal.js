@@ -79,6 +79,19 @@
     setInterval(tick, 1000);
   });
 
+  // The family member's own phone is asked only for a family member.
+  document.querySelectorAll("form[data-derive-identity]").forEach(function (form) {
+    var phone = form.querySelector("[name=phone]");
+    if (!phone) { return; }
+    var field = phone.closest(".field");
+    function show() {
+      var self = form.querySelector("[name=relation]:checked");
+      field.hidden = !!self && self.value === "self";
+    }
+    form.querySelectorAll("[name=relation]").forEach(function (r) { r.addEventListener("change", show); });
+    show();
+  });
+
   // Resident identity card: sex and birth date come from the number, shown locked.
   document.querySelectorAll("form[data-derive-identity]").forEach(function (form) {
     var type = form.querySelector("[name=id_type]");

@@ -107,6 +107,7 @@ def test_resident_journey(context, live_server, province, terminal):
     page.fill("#id_name", "王建国")
     page.fill("#id_id_number", own_number)
     assert page.locator("#id_sex").is_disabled()
+    assert page.locator("#id_phone").is_hidden()  # only asked for family members
     assert page.input_value("#id_birth_date") == (
         f"{own_number[6:10]}-{own_number[10:12]}-{own_number[12:14]}"
     )
@@ -145,6 +146,7 @@ def test_resident_journey(context, live_server, province, terminal):
     page.goto(base + "/me/")
     page.click("a[href='/apply/']")
     page.check("input[name=relation][value=child]")
+    assert page.locator("#id_phone").is_visible()
     page.fill("#id_name", "王小明")
     page.fill("#id_id_number", child_number)
     page.click("button[data-once]")

@@ -143,6 +143,9 @@ def test_the_adult_can_remove_the_link_later(resident_client, holder, registered
         assert own.user is not None
         dashboard = parent.get("/me/").content.decode()
         assert "Who else manages my card" in dashboard
+        confirm = parent.get(f"/family/{person_ref(holder)}/remove/").content.decode()
+        assert "will no longer see or manage your card" in confirm
+        assert Guardianship.objects.count() == 1  # asking changes nothing
         parent.post(f"/family/{person_ref(holder)}/remove/")
     assert not Guardianship.objects.exists()
 
