@@ -345,3 +345,70 @@ HEALTHCARD_PRINTER_NETWORKS = env_networks(
 )
 # The queue a worker listens on when no institution has a printer yet.
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")
+
+# --- Resident portal (docs/portal.md) -----------------------------------------------------
+# SMS: "console" (server log + the DEBUG-only outbox page /dev/outbox/), "outbox" (the
+# table only: tests), "http" (the province's SMS gateway).
+HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
+if HEALTHCARD_SMS_BACKEND not in {"console", "outbox", "http"}:
+    raise ImproperlyConfigured("HEALTHCARD_SMS_BACKEND must be console, outbox or http")
+HEALTHCARD_SMS_URL = env_str("HEALTHCARD_SMS_URL")
+HEALTHCARD_SMS_TOKEN = env_str("HEALTHCARD_SMS_TOKEN")
+HEALTHCARD_SMS_SIGN = env_str("HEALTHCARD_SMS_SIGN", "湖南电子健康卡")
+HEALTHCARD_SMS_TIMEOUT = env_int("HEALTHCARD_SMS_TIMEOUT", 5, minimum=1)
+HEALTHCARD_SMS_RETRIES = env_int("HEALTHCARD_SMS_RETRIES", 2, minimum=0)
+if HEALTHCARD_SMS_BACKEND == "http" and not HEALTHCARD_SMS_URL:
+    raise ImproperlyConfigured("HEALTHCARD_SMS_BACKEND=http needs HEALTHCARD_SMS_URL")
+# Accepted sends allowed per phone number and per client IP address.
+HEALTHCARD_SMS_PHONE_PER_HOUR = env_int("HEALTHCARD_SMS_PHONE_PER_HOUR", 5, minimum=1)
+HEALTHCARD_SMS_PHONE_PER_DAY = env_int("HEALTHCARD_SMS_PHONE_PER_DAY", 10, minimum=1)
+HEALTHCARD_SMS_IP_PER_HOUR = env_int("HEALTHCARD_SMS_IP_PER_HOUR", 30, minimum=1)
+HEALTHCARD_SMS_IP_PER_DAY = env_int("HEALTHCARD_SMS_IP_PER_DAY", 100, minimum=1)
+# Sign-in codes: lifetime and resend cooldown (seconds); wrong codes lock the number for
+# FACTOR * 2^(failures-1) seconds.
+HEALTHCARD_OTP_VALID_SECONDS = env_int("HEALTHCARD_OTP_VALID_SECONDS", 300, minimum=30)
+HEALTHCARD_OTP_COOLDOWN_SECONDS = env_int("HEALTHCARD_OTP_COOLDOWN_SECONDS", 60, minimum=0)
+HEALTHCARD_OTP_THROTTLE_FACTOR = env_int("HEALTHCARD_OTP_THROTTLE_FACTOR", 2, minimum=0)
+# Real-name verification: "local" (the population register table) or "http".
+HEALTHCARD_REALNAME_VERIFIER = env_str("HEALTHCARD_REALNAME_VERIFIER", "local")
+if HEALTHCARD_REALNAME_VERIFIER not in {"local", "http"}:
+    raise ImproperlyConfigured("HEALTHCARD_REALNAME_VERIFIER must be local or http")
+HEALTHCARD_REALNAME_URL = env_str("HEALTHCARD_REALNAME_URL")
+HEALTHCARD_REALNAME_TOKEN = env_str("HEALTHCARD_REALNAME_TOKEN")
+HEALTHCARD_REALNAME_TIMEOUT = env_int("HEALTHCARD_REALNAME_TIMEOUT", 5, minimum=1)
+if HEALTHCARD_REALNAME_VERIFIER == "http" and not HEALTHCARD_REALNAME_URL:
+    raise ImproperlyConfigured("HEALTHCARD_REALNAME_VERIFIER=http needs HEALTHCARD_REALNAME_URL")
+# Institution code that online cards are issued by; empty: the top health authority.
+HEALTHCARD_ONLINE_INSTITUTION = env_str("HEALTHCARD_ONLINE_INSTITUTION")
+# Sign-out after this many minutes without a request.
+HEALTHCARD_SESSION_MINUTES = env_int("HEALTHCARD_SESSION_MINUTES", 30, minimum=1)
+SESSION_COOKIE_AGE = HEALTHCARD_SESSION_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True  # the age counts from the last request: inactivity
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): no inline scripts anywhere, style sheets only
+# from this site (style="" attributes stay allowed: the admin's templates use a few);
+# the API's Swagger/Redoc pages (drf-spectacular's templates use inline scripts) are
+# exempt.
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs", "/api/redoc", "/api/schema"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("portal.resident.context.portal")

@@ -9,6 +9,9 @@ import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-django-checks")
 os.environ.setdefault("HEALTHCARD_KEK", "dGVzdC1rZWstdGVzdC1rZWstdGVzdC1rZWstMzJieXQ=")
+os.environ.setdefault("HEALTHCARD_SMS_BACKEND", "outbox")
+# The test client and the live server speak plain HTTP.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
 from healthcard.settings import *  # noqa: F403
 

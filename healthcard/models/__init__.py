@@ -7,6 +7,14 @@ from .institutions import Institution, Level, Role, StaffProfile
 from .keys import Key, KeyPurpose, KeyState
 from .people import Guardianship, Person, Relation
 from .revocations import RevocationCounter, RevocationEntry, RevocationKind
+from .selfservice import (
+    Application,
+    ApplicationRelation,
+    ApplicationStatus,
+    OutboxMessage,
+    PopulationRecord,
+    SmsSend,
+)
 from .terminals import (
     CardLink,
     CareStep,
@@ -19,6 +27,9 @@ from .terminals import (
 )
 
 __all__ = [
+    "Application",
+    "ApplicationRelation",
+    "ApplicationStatus",
     "AuditChainHead",
     "AuditRecord",
     "Card",
@@ -34,13 +45,16 @@ __all__ = [
     "KeyState",
     "Level",
     "LinkKind",
+    "OutboxMessage",
     "Person",
+    "PopulationRecord",
     "Relation",
     "RevocationCounter",
     "RevocationEntry",
     "RevocationKind",
     "Role",
     "Scope",
+    "SmsSend",
     "StaffProfile",
     "Terminal",
     "TerminalKind",

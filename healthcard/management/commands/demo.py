@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from healthcard import cards, people
+from healthcard import cards, people, realname
 from healthcard.models import Channel, Guardianship, Institution, Level, Relation, Role
 from healthcard.roles import assign_role
 
@@ -35,6 +35,12 @@ RESIDENTS = [
     ("李秀英", "430302", datetime.date(1952, 11, 2), 242, "13900139000"),
     ("阿依古丽·买买提", "650102", datetime.date(1994, 7, 30), 368, ""),
     ("吉𠮷", "430382", datetime.date(2019, 1, 8), 17, ""),
+]
+
+# People in the population register without a card: apply online as them.
+APPLICANTS = [
+    ("王建国", "430103", datetime.date(1960, 4, 6), 515),
+    ("王小明", "430103", datetime.date(2016, 9, 1), 731),
 ]
 
 
@@ -177,6 +183,8 @@ class Command(BaseCommand):
                 data, channel=Channel.COUNTER, institution=hospital
             )
             holders.append(card.person)
+            # The population register for real-name checks knows every demo resident.
+            realname.add_to_register(name, "01", number)
             out.append(
                 {
                     "name": card.person.masked_name,
@@ -185,6 +193,10 @@ class Command(BaseCommand):
                     "status": card.status,
                 }
             )
+        # ... and a few people with no card yet, who can apply online (docs/portal.md).
+        for name, region, birth, seq in APPLICANTS:
+            number = citizen_number(region, birth, seq)
+            realname.add_to_register(name, "01", number)
         # The first resident manages the child's card.
         parent, child = holders[0], holders[-1]
         if not Guardianship.objects.filter(guardian=parent, dependant=child).exists():
@@ -212,3 +224,8 @@ class Command(BaseCommand):
         w("Residents (ID numbers for counter look-ups):")
         for r in result["residents"]:
             w(f"  {r['name']:<10} {r['id_number']}  EHC {r['ehc_id'][:16]}…")
+        w("In the population register without a card (apply online as them):")
+        for name, region, birth, seq in APPLICANTS:
+            w(f"  {name:<10} {citizen_number(region, birth, seq)}")
+        w("Resident portal: sign in at /signin/ with a mobile number; the SMS codes of the")
+        w("console backend are on the development outbox page /dev/outbox/.")
