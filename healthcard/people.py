@@ -94,16 +94,42 @@ def find_person(id_type: str, id_number: str) -> Person | None:
     return Person.objects.filter(identity_index=index).first()
 
 
+def lookup_person(
+    id_type: str, id_number: str, *, by: Any, ip: str | None = None
+) -> tuple[Person | None, bool]:
+    """A staff member's exact search by ID document: (person, visible). `visible` is
+    False for a person outside the staff member's institution, who is then not handed
+    out (only the fact that they are registered, so that nobody registers them twice).
+    A hit is audited (`person.lookup`), so that testing ID numbers leaves a trace."""
+    access.require_perm(by, "healthcard.view_person")
+    person = find_person(id_type, id_number)
+    if person is None:
+        return None, False
+    visible = access.staff_may_see_person(by, person) if access.is_staff_user(by) else True
+    profile = getattr(by, "staff_profile", None)
+    audit.record(
+        "person.lookup",
+        actor=by,
+        obj=person,
+        institution=profile.institution if profile is not None else None,
+        ip=ip,
+        result="ok" if visible else "denied",
+    )
+    return (person if visible else None), visible
+
+
 def register_person(
     data: PersonData,
     *,
     by: Any = None,
     institution: Institution | None = None,
     ip: str | None = None,
+    details: dict | None = None,
 ) -> Person:
     """Create a person after validation, registered by `institution` (None for online
     self-service). Staff need `healthcard.add_person`. Refuses a second registration of
-    the same identity with a ValidationError on id_number."""
+    the same identity with a ValidationError on id_number. `details` (no personal data)
+    go into the audit record, e.g. that the ID document was checked in person."""
     if access.is_staff_user(by):
         access.require_perm(by, "healthcard.add_person")
     data = clean_person_data(data)
@@ -120,7 +146,14 @@ def register_person(
     try:
         with transaction.atomic():
             person.save()
-            audit.record("person.register", actor=by, obj=person, institution=institution, ip=ip)
+            audit.record(
+                "person.register",
+                actor=by,
+                obj=person,
+                institution=institution,
+                ip=ip,
+                **(details or {}),
+            )
     except IntegrityError:
         if Person.objects.filter(identity_index=person.identity_index).exists():
             raise ValidationError(
@@ -133,13 +166,17 @@ def register_person(
 #: What change_person may change: the identity (type, number) defines the EHC ID and is
 #: never edited in place; name, sex and birth date follow it.
 CHANGEABLE = ("phone", "address", "nation")
+#: What a counter clerk may change with `healthcard.change_contact` alone.
+CONTACT = ("phone", "address")
+CONTACT_PERMISSION = "healthcard.change_contact"
 
 
 def change_person(
     person: Person, *, by: Any, ip: str | None = None, **changes: Any
 ) -> tuple[Person, list[str]]:
     """Change a person's phone, address or nation. Staff need `healthcard.change_person`
-    and the person within their institution; a resident may change the people whose
+    (or `healthcard.change_contact` for phone and address only) and the person within
+    their institution; a resident may change the people whose
     cards they manage. Returns (person, names of the fields that changed). Refuses
     other fields (PersonError 'not_changeable') and invalid values (ValidationError)."""
     unknown = sorted(set(changes) - set(CHANGEABLE))
@@ -149,7 +186,9 @@ def change_person(
             _("These details cannot be changed here: %(fields)s.") % {"fields": ", ".join(unknown)},
         )
     if access.is_staff_user(by):
-        access.require_perm(by, "healthcard.change_person")
+        contact_only = set(changes) <= set(CONTACT)
+        if not (contact_only and by.has_perm(CONTACT_PERMISSION)):
+            access.require_perm(by, "healthcard.change_person")
     access.require_person_access(by, person)
     errors: dict[str, list] = {}
     values: dict[str, str] = {}

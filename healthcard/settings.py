@@ -8,6 +8,7 @@ broker, console SMS, PDF printing). docs/configuration.md lists every variable.
 
 import base64
 import binascii
+import datetime
 import os
 from pathlib import Path
 
@@ -290,3 +291,32 @@ HEALTHCARD_PRINT_RETRY_DELAY = env_int("HEALTHCARD_PRINT_RETRY_DELAY", 10)
 HEALTHCARD_PRINT_RETRY_MAX_DELAY = env_int("HEALTHCARD_PRINT_RETRY_MAX_DELAY", 600)
 # The queue a worker listens on when no institution has a printer yet.
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")
+
+# --- Staff sign-in and the counter console (docs/console.md) -----------------------------
+# One sign-in for the admin and the console (healthcard.staffauth): password + TOTP.
+# django-axes counts failed sign-ins per user name and, separately, per client IP; either
+# count reaching the limit locks that name or that address out for the cool-off time.
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out name or address before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("HEALTHCARD_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(
+    minutes=env_int("HEALTHCARD_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+# The client address axes counts: REMOTE_ADDR, unless the site sits behind this many
+# reverse proxies that set X-Forwarded-For (never trust the header without a proxy).
+_PROXIES = env_int("HEALTHCARD_TRUSTED_PROXIES", 0, minimum=0)
+if _PROXIES:
+    AXES_IPWARE_PROXY_COUNT = _PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# No AxesMiddleware: it would answer a lockout with its own page and status, telling a
+# locked account from a wrong password; staffauth shows one message for every failure.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env_str("HEALTHCARD_TOTP_ISSUER", "湖南电子健康卡")

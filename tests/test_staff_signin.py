@@ -1,0 +1,164 @@
+"""One staff sign-in for the admin and the console: password + TOTP, lockout per user
+name and per IP, the same message for every failure, enrolment of a first device."""
+
+import pytest
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from healthcard import staffauth
+from healthcard.models import AuditRecord
+from tests.conftest import PASSWORD
+
+ADMIN_LOGIN = reverse("admin:login")
+CONSOLE_LOGIN = reverse("portal:staff:login")
+FAILED = str(staffauth.FAILED)
+
+
+def code(device) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+@pytest.fixture(autouse=True)
+def _limit(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+
+
+@pytest.fixture
+def device(clerk):
+    return TOTPDevice.objects.create(user=clerk, name="phone", confirmed=True)
+
+
+def post(client, url, username="clerk", password=PASSWORD, token="", ip="10.0.0.1"):
+    field = {"otp_token": token}
+    return client.post(url, {"username": username, "password": password, **field}, REMOTE_ADDR=ip)
+
+
+def signed_in(client) -> bool:
+    response = client.get(reverse("portal:staff:home"))
+    return response.status_code == 200
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN, CONSOLE_LOGIN])
+def test_password_and_code_sign_in(client, device, url):
+    response = post(client, url, token=code(device))
+    assert response.status_code == 302
+    assert signed_in(client)
+    assert AuditRecord.objects.filter(action="staff.sign_in").count() == 1
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN, CONSOLE_LOGIN])
+def test_every_failure_shows_the_same_message(client, device, url, settings):
+    settings.AXES_FAILURE_LIMIT = 100
+    wrong_password = post(client, url, password="wrong", token=code(device))
+    wrong_code = post(client, url, token="000000")
+    no_code = post(client, url)
+    unknown = post(client, url, username="nobody", token=code(device))
+    bodies = []
+    for response in (wrong_password, wrong_code, no_code, unknown):
+        assert response.status_code == 200
+        text = response.content.decode()
+        assert FAILED in text
+        # the page is the same but for the CSRF token and the typed user name
+        bodies.append(text.count("errornote") + text.count('class="msg error"'))
+    assert len(set(bodies)) == 1
+    assert not signed_in(client)
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN, CONSOLE_LOGIN])
+def test_account_is_locked_after_repeated_wrong_passwords(client, device, url):
+    for n in range(3):
+        post(client, url, password=f"wrong-{n}", ip=f"10.0.1.{n}")  # a new address each time
+    response = post(client, url, token=code(device), ip="10.0.2.1")
+    assert FAILED in response.content.decode()
+    assert not signed_in(client)
+
+
+@pytest.mark.parametrize("url", [ADMIN_LOGIN, CONSOLE_LOGIN])
+def test_address_is_locked_after_failures_on_different_accounts(client, device, supervisor, url):
+    for name in ("a", "b", "c"):
+        post(client, url, username=name, password="guess")
+    response = post(client, url, token=code(device))  # the right clerk, same address
+    assert FAILED in response.content.decode()
+    assert not signed_in(client)
+    # another address is not locked for this account
+    assert post(client, url, token=code(device), ip="10.9.9.9").status_code == 302
+
+
+def test_wrong_codes_count_towards_the_lockout(client, device):
+    for _ in range(3):
+        post(client, CONSOLE_LOGIN, token="123456", ip="10.0.3.1")
+    response = post(client, CONSOLE_LOGIN, token=code(device), ip="10.0.3.2")
+    assert FAILED in response.content.decode()
+
+
+def test_lockout_in_the_admin_also_locks_the_console(client, device):
+    for _ in range(3):
+        post(client, ADMIN_LOGIN, password="wrong", ip="10.0.4.1")
+    response = post(client, CONSOLE_LOGIN, token=code(device), ip="10.0.4.2")
+    assert FAILED in response.content.decode()
+
+
+def test_password_alone_never_signs_in_a_user_with_a_device(client, device):
+    post(client, CONSOLE_LOGIN)
+    assert not signed_in(client)
+    assert client.get(reverse("admin:index")).status_code == 302
+
+
+def test_resident_account_cannot_sign_in_to_the_console(client, resident):
+    TOTPDevice.objects.create(user=resident, name="phone", confirmed=True)
+    response = post(client, CONSOLE_LOGIN, username="resident")
+    assert FAILED in response.content.decode()
+
+
+def test_first_sign_in_enrols_an_authenticator(client, clerk, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # django-otp's delay after the wrong code
+    response = post(client, CONSOLE_LOGIN)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("portal:staff:enrol"))
+    page = client.get(response.url)
+    assert page.status_code == 200
+    assert "<svg" in page.content.decode()
+    assert not signed_in(client)
+    device = TOTPDevice.objects.get(user=clerk, confirmed=False)
+    assert page.context["secret"] in page.content.decode()
+    wrong = client.post(reverse("portal:staff:enrol"), {"otp_token": "000000"})
+    assert wrong.status_code == 200 and not signed_in(client)
+    done = client.post(reverse("portal:staff:enrol"), {"otp_token": code(device)})
+    assert done.status_code == 302
+    device.refresh_from_db()
+    assert device.confirmed
+    assert signed_in(client)
+    assert AuditRecord.objects.filter(action="staff.otp_enrolled").exists()
+
+
+def test_enrolment_page_needs_a_correct_password_first(client, clerk):
+    assert client.get(reverse("portal:staff:enrol")).status_code == 302
+    post(client, CONSOLE_LOGIN, password="wrong")
+    assert client.get(reverse("portal:staff:enrol")).status_code == 302
+
+
+def test_admin_sign_in_without_a_device_goes_to_enrolment(client, clerk):
+    response = post(client, ADMIN_LOGIN)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("portal:staff:enrol"))
+
+
+def test_user_with_a_device_cannot_enrol_another(client, device):
+    client.post(CONSOLE_LOGIN, {"username": "clerk", "password": PASSWORD})
+    assert client.get(reverse("portal:staff:enrol")).status_code == 302
+    assert not TOTPDevice.objects.filter(confirmed=False).exists()
+
+
+def test_console_pages_require_a_verified_second_factor(client, clerk):
+    client.force_login(clerk)
+    response = client.get(reverse("portal:staff:home"))
+    assert response.status_code == 302
+    assert response.url.startswith(CONSOLE_LOGIN)
+
+
+def test_sign_out(client, clerk, otp_login):
+    otp_login(client, clerk)
+    assert signed_in(client)
+    client.post(reverse("portal:staff:logout"))
+    assert not signed_in(client)
