@@ -119,7 +119,9 @@ def search(request):
 def _search_scan(request):
     form = ScanForm(request.POST)
     if not form.is_valid():
-        return search_page(request, scan_form=form, scan_error=_("Scan or type a code."))
+        # Empty, too long, or with characters no code has (a NUL byte from a scanner).
+        error = form["code"].value() and str(codes.Reason.MESSAGES[codes.Reason.MALFORMED])
+        return search_page(request, scan_error=error or _("Scan or type a code."))
     result = codes.verify_code(form.cleaned_data["code"])
     card = None
     ehc_id = result.card.ehc_id if result.ok else result.ehc_id
