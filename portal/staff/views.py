@@ -222,7 +222,7 @@ def register(request):
                     messages.success(request, _("The card is issued. Print it now."))
                 else:
                     messages.info(request, _("This person already has a card: it is shown below."))
-                return redirect(person_url(card.person) + "?issued=1#print")
+                return redirect(person_url(card.person) + "?issued=1")
     return render(request, "portal/staff/register.html", {"form": form})
 
 
@@ -350,7 +350,7 @@ def replace(request, pk: int):
     messages.success(
         request, _("The card is replaced: earlier slips no longer work. Print the new one now.")
     )
-    return redirect(person_url(person) + "?issued=1#print")
+    return redirect(person_url(person) + "?issued=1")
 
 
 @staff_required(perm="healthcard.change_card_status")
