@@ -1,8 +1,12 @@
 """One staff sign-in for the admin and the console: password + TOTP, lockout per user
 name and per IP, the same message for every failure, enrolment of a first device."""
 
+import datetime
+
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -162,3 +166,40 @@ def test_sign_out(client, clerk, otp_login):
     assert signed_in(client)
     client.post(reverse("portal:staff:logout"))
     assert not signed_in(client)
+
+
+def test_lockout_ends_after_the_cool_off(client, device, settings):
+    for _ in range(3):
+        post(client, CONSOLE_LOGIN, password="wrong")
+    assert FAILED in post(client, CONSOLE_LOGIN, token=code(device)).content.decode()
+    later = timezone.now() + settings.AXES_COOLOFF_TIME + datetime.timedelta(minutes=1)
+    with time_machine.travel(later, tick=False):
+        assert post(client, CONSOLE_LOGIN, token=code(device)).status_code == 302
+
+
+def test_a_successful_sign_in_clears_the_failures(client, device):
+    post(client, CONSOLE_LOGIN, password="wrong")
+    post(client, CONSOLE_LOGIN, password="wrong")
+    assert post(client, CONSOLE_LOGIN, token=code(device)).status_code == 302
+    client.post(reverse("portal:staff:logout"))
+    post(client, CONSOLE_LOGIN, password="wrong")
+    post(client, CONSOLE_LOGIN, password="wrong")
+    # the next time step: django-otp refuses a code that was used once already
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=60), tick=False):
+        assert post(client, CONSOLE_LOGIN, token=code(device)).status_code == 302
+
+
+def test_a_used_code_cannot_be_replayed(client, device):
+    used = code(device)
+    assert post(client, CONSOLE_LOGIN, token=used).status_code == 302
+    client.post(reverse("portal:staff:logout"))
+    assert FAILED in post(client, CONSOLE_LOGIN, token=used).content.decode()
+
+
+def test_failed_attempts_keep_no_password_or_code(client, device):
+    from axes.models import AccessAttempt
+
+    post(client, CONSOLE_LOGIN, password="s3cret-guess", token="654321")
+    attempt = AccessAttempt.objects.get()
+    assert "s3cret-guess" not in attempt.post_data
+    assert "654321" not in attempt.post_data
