@@ -16,8 +16,8 @@ from healthcard.models import Card, Person
 from printing.models import Printer, PrinterKind
 from tests.conftest import PASSWORD, make_id_number
 from tests.printing import escpos_decode
+from tests.printing.conftest import _fast_printing, virtual_printer  # noqa: F401 (fixtures)
 from tests.printing.test_queue import broker, worker  # noqa: F401 (fixtures)
-from tests.printing.virtual_printer import VirtualPrinter
 from tests.test_browser import browser  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
@@ -33,20 +33,6 @@ def desk(browser):  # noqa: F811
     page.set_default_timeout(30_000)
     yield page
     context.close()
-
-
-@pytest.fixture
-def virtual_printer():
-    printer = VirtualPrinter()
-    yield printer
-    printer.close()
-
-
-@pytest.fixture(autouse=True)
-def _fast_printing(settings, tmp_path):
-    settings.HEALTHCARD_PRINT_TIMEOUT = 5
-    settings.HEALTHCARD_PRINT_RETRY_DELAY = 0
-    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 def shot(page, name: str) -> None:
@@ -86,10 +72,10 @@ def sign_in(page, base, username, device):
     page.wait_for_url(base + "/staff/")
 
 
-def printed_codes(virtual_printer, count: int) -> list[str]:
-    assert virtual_printer.wait_for_jobs(count)
+def printed_codes(printer, count: int) -> list[str]:
+    assert printer.wait_for_jobs(count)
     texts = []
-    for slip in escpos_decode.raster_slips(virtual_printer.data):
+    for slip in escpos_decode.raster_slips(printer.data):
         texts.extend(escpos_decode.read_qr(slip))
     return texts
 
@@ -105,7 +91,7 @@ def test_counter_flow_end_to_end(
     live_server,
     clerk,
     hospital,
-    virtual_printer,
+    virtual_printer,  # noqa: F811
     worker,  # noqa: F811
     terminal,
 ):

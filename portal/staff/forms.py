@@ -17,6 +17,16 @@ CODE = forms.CharField(
 )
 
 
+def phone_field(label) -> forms.CharField:
+    """Optional; the domain (identity.validate_phone) says what a valid number is."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+
+
 class SignInForm(forms.Form):
     username = forms.CharField(
         label=_("User name"),
@@ -93,12 +103,7 @@ class RegisterForm(forms.Form):
         help_text=_("Needed for documents other than the resident identity card."),
     )
     nation = forms.ChoiceField(label=_("Nation"), required=False, choices=[("", "—"), *NATIONS])
-    phone = forms.CharField(
-        label=_("Mobile phone (optional)"),
-        required=False,
-        max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
-    )
+    phone = phone_field(_("Mobile phone (optional)"))
     address = forms.CharField(label=_("Address (optional)"), required=False, max_length=200)
     checked_in_person = forms.BooleanField(
         label=_("I checked the ID document in person"),
@@ -129,12 +134,7 @@ class StatusForm(ReasonForm):
 
 
 class ContactForm(forms.Form):
-    phone = forms.CharField(
-        label=_("Mobile phone"),
-        required=False,
-        max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
-    )
+    phone = phone_field(_("Mobile phone"))
     address = forms.CharField(label=_("Address"), required=False, max_length=200)
 
 

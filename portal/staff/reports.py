@@ -4,6 +4,7 @@ import csv
 import datetime
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -13,7 +14,7 @@ from healthcard import access
 from healthcard.models import Card
 from portal.staff.auth import staff_required
 from portal.staff.forms import ActivityFilter
-from portal.staff.views import visible_jobs
+from portal.staff.views import scoped, visible_jobs
 from printing.models import JobStatus
 
 
@@ -25,13 +26,8 @@ def _day_bounds(start: datetime.date, end: datetime.date):
 
 
 def visible_cards(user):
-    institution = access.staff_institution(user)
     qs = Card.objects.select_related("person", "issued_by", "institution")
-    if institution is None:
-        return qs
-    if institution is False:
-        return qs.none()
-    return qs.filter(institution=institution)
+    return scoped(user, qs, lambda institution: Q(institution=institution))
 
 
 @staff_required(perm="printing.view_printjob")

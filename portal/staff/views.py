@@ -7,6 +7,7 @@ ID number are POSTed and answered in the same response.
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -48,23 +49,24 @@ def home_institution(user):
     return profile.institution if profile is not None else None
 
 
-def visible_people(user):
+def scoped(user, qs, condition):
+    """`qs` limited to what `user` may see: `condition(institution)` for staff of one
+    institution, everything for a province admin, nothing without a staff profile."""
     institution = access.staff_institution(user)
-    if institution is None:
-        return Person.objects.all()
-    if institution is False:
-        return Person.objects.none()
-    return Person.objects.filter(access.person_scope(institution)).distinct()
-
-
-def visible_jobs(user):
-    institution = access.staff_institution(user)
-    qs = PrintJob.objects.select_related("printer__institution", "card__person", "requested_by")
     if institution is None:
         return qs
     if institution is False:
         return qs.none()
-    return qs.filter(printer__institution=institution)
+    return qs.filter(condition(institution))
+
+
+def visible_people(user):
+    return scoped(user, Person.objects.all(), access.person_scope).distinct()
+
+
+def visible_jobs(user):
+    qs = PrintJob.objects.select_related("printer__institution", "card__person", "requested_by")
+    return scoped(user, qs, lambda institution: Q(printer__institution=institution))
 
 
 def counter_printers(user):
