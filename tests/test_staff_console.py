@@ -579,3 +579,29 @@ def test_institution_view_lists_only_own_staff_as_filter(as_supervisor, outsider
     response = as_supervisor.get(url("activity"))
     choices = list(response.context["form"].fields["clerk"].queryset)
     assert clerk in choices and outsider not in choices
+
+
+def test_institution_view_shows_the_institutions_audit_trail(
+    as_supervisor, clerk, card, other_card, outsider
+):
+    cards.replace_card(card, by=clerk, reason="lost")
+    cards.replace_card(other_card, by=outsider, reason="lost")
+    response = as_supervisor.get(url("activity"))
+    trail = response.context["trail"]
+    assert [r.action for r in trail if r.action == "card.replace"] == ["card.replace"]
+    assert {r.institution for r in trail} == {card.institution.code}
+    assert "clerk" in {r.actor_name for r in trail}
+    assert card.person.name not in response.content.decode()
+
+
+def test_navigation_follows_the_role(client, otp_login, clerk, institution_admin):
+    otp_login(client, clerk)
+    html = client.get(HOME).content.decode()
+    assert reverse("portal:staff:activity") not in html
+    assert reverse("admin:printing_printer_changelist") not in html
+    client.logout()
+    otp_login(client, institution_admin)
+    html = client.get(HOME).content.decode()
+    assert reverse("portal:staff:activity") in html
+    assert reverse("admin:printing_printer_changelist") in html
+    assert reverse("admin:auth_user_changelist") in html

@@ -66,6 +66,8 @@ def test_every_failure_shows_the_same_message(client, device, url, settings):
         # the page is the same but for the CSRF token and the typed user name
         bodies.append(text.count("errornote") + text.count('class="msg error"'))
     assert len(set(bodies)) == 1
+    # django-otp's template asks for a device once the password was right: never here
+    assert "id_otp_device" not in wrong_code.content.decode()
     assert not signed_in(client)
 
 

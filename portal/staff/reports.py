@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from healthcard import access
-from healthcard.models import Card
+from healthcard.models import AuditRecord, Card
 from portal.staff.auth import staff_required
 from portal.staff.forms import ActivityFilter
 from portal.staff.views import scoped, visible_jobs
@@ -73,10 +73,30 @@ def activity(request):
         "form": form,
         "issued": issued[:200],
         "jobs": printed[:200],
+        "trail": _trail(institution, low, high, data.get("clerk")),
         "start": start,
         "end": end,
     }
     return render(request, "portal/staff/activity.html", context)
+
+
+def _trail(institution, low, high, clerk) -> list[AuditRecord]:
+    """The institution's audit records in the period (their details hold no personal
+    data), actors shown by user name. A province admin sees every institution's."""
+    records = AuditRecord.objects.filter(at__gte=low, at__lt=high)
+    if institution is not None:
+        records = records.filter(institution=institution.code)
+    if clerk is not None:
+        records = records.filter(actor=f"user:{clerk.pk}")
+    records = list(records.order_by("-at", "-id")[:200])
+    ids = {int(r.actor[5:]) for r in records if r.actor.startswith("user:")}
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    for record in records:
+        is_user = record.actor.startswith("user:")
+        record.actor_name = (
+            names.get(int(record.actor[5:]), record.actor) if is_user else record.actor
+        )
+    return records
 
 
 def _csv(issued, printed, start, end) -> HttpResponse:
