@@ -194,6 +194,11 @@ def test_enrolment_and_institution_view(desk, live_server, supervisor, card):
     page = desk
     page.goto(base + "/staff/sign-in/")
     page.fill("#id_username", "supervisor")
+    page.fill("#id_password", "not-the-password")
+    page.press("#id_password", "Enter")
+    page.wait_for_selector("#signin-error")
+    accessible(page)
+    shot(page, "00-sign-in-failed")
     page.fill("#id_password", PASSWORD)
     page.press("#id_password", "Enter")
     page.wait_for_url(re.compile(r".*/staff/enrol/.*"))
