@@ -18,6 +18,7 @@ authenticator app, and `confirm_enrolment` signs them in once a code from it mat
 """
 
 import base64
+import time
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -126,17 +127,23 @@ def record_sign_in(request: HttpRequest, user, action: str = "staff.sign_in") ->
 # --- enrolment -------------------------------------------------------------------------
 
 
+#: How long after the password step the enrolment page stays open: an abandoned
+#: browser must not let the next person at the counter enrol their own phone.
+ENROL_SECONDS = 600
+
+
 def start_enrolment(request: HttpRequest, user) -> None:
     """Remember, in the session, a user whose password was right and who has no device."""
-    request.session[ENROL_SESSION_KEY] = user.pk
+    request.session[ENROL_SESSION_KEY] = {"user": user.pk, "at": int(time.time())}
 
 
 def enrolling_user(request: HttpRequest):
-    """The user in the middle of enrolment, or None (also once they have a device)."""
-    pk = request.session.get(ENROL_SESSION_KEY)
-    if pk is None:
+    """The user in the middle of enrolment, or None (also once they have a device, or
+    when the password step is more than ENROL_SECONDS ago)."""
+    pending = request.session.get(ENROL_SESSION_KEY)
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > ENROL_SECONDS:
         return None
-    user = get_user_model().objects.filter(pk=pk).first()
+    user = get_user_model().objects.filter(pk=pending.get("user")).first()
     if not is_staff_member(user) or TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         return None
     return user

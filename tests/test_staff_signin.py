@@ -205,3 +205,11 @@ def test_failed_attempts_keep_no_password_or_code(client, device):
     attempt = AccessAttempt.objects.get()
     assert "s3cret-guess" not in attempt.post_data
     assert "654321" not in attempt.post_data
+
+
+def test_enrolment_page_closes_ten_minutes_after_the_password(client, clerk):
+    post(client, CONSOLE_LOGIN)
+    assert client.get(reverse("portal:staff:enrol")).status_code == 200
+    later = timezone.now() + datetime.timedelta(seconds=staffauth.ENROL_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert client.get(reverse("portal:staff:enrol")).status_code == 302
