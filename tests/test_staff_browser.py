@@ -31,8 +31,11 @@ def desk(browser):  # noqa: F811
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     page = context.new_page()
     page.set_default_timeout(30_000)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     context.close()
+    assert errors == [], "script errors on the console's pages"
 
 
 def shot(page, name: str) -> None:

@@ -23,6 +23,9 @@
     // after the browser has taken the button's name and value into the submission
     window.setTimeout(function () { buttons.forEach(function (b) { b.disabled = true; }); }, 0);
   });
+  window.addEventListener("pageshow", function () {  // back button: usable again
+    document.querySelectorAll("[data-once]").forEach(function (b) { b.disabled = false; });
+  });
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") { return; }
     var open = document.activeElement && document.activeElement.closest("details[open]");
