@@ -205,6 +205,15 @@ def test_altered_scan_shows_the_reason(as_clerk, card):
     assert response.status_code == 200
     assert response.context["scan_reason"] == "bad_signature"
     assert "altered or forged" in response.content.decode()
+    assert response.context["scan_card"] is None  # a forged code opens nothing
+
+
+def test_scan_of_a_frozen_card_shows_the_reason_and_links_the_card(as_clerk, card, supervisor):
+    text = codes.static_code(card)
+    cards.set_status(card, "frozen", by=supervisor, reason="x")
+    response = as_clerk.post(SEARCH, {"mode": "scan", "code": text})
+    assert "The card is frozen." in response.content.decode()
+    assert response.context["scan_card"] == card
 
 
 def test_superseded_scan_shows_the_reason_and_links_the_card(as_clerk, card, clerk):

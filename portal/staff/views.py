@@ -118,6 +118,15 @@ def search(request):
     return redirect("portal:staff:home")
 
 
+#: Refusals that come after the signature check: the code is ours, the card is real.
+SIGNED_REFUSALS = {
+    codes.Reason.SUPERSEDED,
+    codes.Reason.CARD_FROZEN,
+    codes.Reason.CARD_CANCELLED,
+    codes.Reason.EXPIRED,
+}
+
+
 def _search_scan(request):
     form = ScanForm(request.POST)
     if not form.is_valid():
@@ -126,8 +135,9 @@ def _search_scan(request):
         return search_page(request, scan_error=error or _("Scan or type a code."))
     result = codes.verify_code(form.cleaned_data["code"])
     card = None
+    # Only a code whose signature held names its card (not an altered or forged one).
     ehc_id = result.card.ehc_id if result.ok else result.ehc_id
-    if ehc_id:
+    if ehc_id and (result.ok or result.reason in SIGNED_REFUSALS):
         card = (
             Card.objects.filter(ehc_id=ehc_id, person__in=visible_people(request.user))
             .select_related("person")
