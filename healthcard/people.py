@@ -97,10 +97,12 @@ def find_person(id_type: str, id_number: str) -> Person | None:
 def lookup_person(
     id_type: str, id_number: str, *, by: Any, ip: str | None = None
 ) -> tuple[Person | None, bool]:
-    """A staff member's exact search by ID document: (person, visible). `visible` is
-    False for a person outside the staff member's institution, who is then not handed
-    out (only the fact that they are registered, so that nobody registers them twice).
-    A hit is audited (`person.lookup`), so that testing ID numbers leaves a trace."""
+    """A staff member's exact search by ID document: (person, elsewhere). The person
+    only when the staff member may see them; `elsewhere` is True for someone registered
+    outside their institution, who is not handed out (only the fact that they are
+    registered, so that nobody registers them twice). A hit is audited
+    (`person.lookup`, result `denied` when elsewhere), so testing ID numbers leaves a
+    trace."""
     access.require_perm(by, "healthcard.view_person")
     person = find_person(id_type, id_number)
     if person is None:
@@ -115,7 +117,7 @@ def lookup_person(
         ip=ip,
         result="ok" if visible else "denied",
     )
-    return (person if visible else None), visible
+    return (person, False) if visible else (None, True)
 
 
 def register_person(

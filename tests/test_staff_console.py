@@ -614,3 +614,15 @@ def test_navigation_follows_the_role(client, otp_login, clerk, institution_admin
     assert reverse("portal:staff:activity") in html
     assert reverse("admin:printing_printer_changelist") in html
     assert reverse("admin:auth_user_changelist") in html
+
+
+def test_registering_someone_registered_here_without_a_card_issues_it(as_clerk, hospital):
+    from healthcard import people
+
+    number = make_id_number()
+    person = people.register_person(
+        people.PersonData(name="赵六", id_type="01", id_number=number), institution=hospital
+    )
+    response = as_clerk.post(REGISTER, registration(id_number=number, name="赵六"))
+    assert response.status_code == 302
+    assert Card.objects.get().person == person

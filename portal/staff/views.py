@@ -158,12 +158,12 @@ def _search_id(request):
     if not form.is_valid():
         return search_page(request, id_form=form)
     data = form.cleaned_data
-    person, visible = people.lookup_person(
+    person, elsewhere = people.lookup_person(
         data["id_type"], data["id_number"], by=request.user, ip=ip(request)
     )
     if person is not None:
         return redirect(person_url(person))
-    if not visible and people.find_person(data["id_type"], data["id_number"]) is not None:
+    if elsewhere:
         return search_page(request, id_form=form, id_error=ELSEWHERE)
     # Not registered: the registration form, in this same response (no number in a URL).
     register = RegisterForm(initial={"id_type": data["id_type"], "id_number": data["id_number"]})
@@ -201,17 +201,14 @@ def register(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         institution = home_institution(request.user)
-        try:
-            existing, visible = people.lookup_person(
-                data["id_type"], data["id_number"], by=request.user, ip=ip(request)
-            )
-        except ValidationError:
-            existing, visible = None, True  # an invalid number: the domain says why below
-        if existing is not None:
+        existing, elsewhere = people.lookup_person(
+            data["id_type"], data["id_number"], by=request.user, ip=ip(request)
+        )
+        if existing is not None and card_of(existing) is not None:
             # A double submit, or someone registered already: their card, never a second.
             messages.info(request, _("This person already has a card: it is shown below."))
             return redirect(person_url(existing))
-        if not visible and _registered(data):
+        if elsewhere:
             form.add_error(None, ELSEWHERE)
         elif institution is None:
             form.add_error(None, _("Your account has no institution to register for."))
@@ -236,13 +233,6 @@ def register(request):
                     messages.info(request, _("This person already has a card: it is shown below."))
                 return redirect(person_url(card.person) + "?issued=1")
     return render(request, "portal/staff/register.html", {"form": form})
-
-
-def _registered(data) -> bool:
-    try:
-        return people.find_person(data["id_type"], data["id_number"]) is not None
-    except ValidationError:
-        return False
 
 
 def _person_data(data) -> people.PersonData:
