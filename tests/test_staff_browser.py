@@ -230,3 +230,42 @@ def test_enrolment_and_institution_view(desk, live_server, supervisor, card):
     page.goto(base + "/staff/activity/")
     accessible(page)
     shot(page, "13-activity")
+
+
+def test_without_javascript_printing_and_the_pdf_download_still_work(
+    browser,
+    live_server,
+    clerk,
+    hospital,
+    card,  # noqa: F811
+):
+    from printing import runner
+    from printing.models import PrintJob
+
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", java_script_enabled=False)
+    page = context.new_page()
+    try:
+        base = live_server.url
+        device = TOTPDevice.objects.create(user=clerk, name="phone", confirmed=True)
+        Printer.objects.create(institution=hospital, name="PDF", kind=PrinterKind.PDF)
+        # page.evaluate (focus checks, axe-core) needs scripts: plain steps only here
+        page.goto(base + "/staff/")
+        page.fill("#id_username", "clerk")
+        page.fill("#id_password", PASSWORD)
+        page.fill("#id_otp_token", code_of(device))
+        page.press("#id_otp_token", "Enter")
+        page.wait_for_url(base + "/staff/")
+        page.goto(base + f"/staff/people/{card.person.pk}/")
+        page.click("form.print-form button[type=submit]")
+        page.wait_for_selector("li.job.state-queued")
+        assert page.get_by_text("刷新打印状态").count() == 1
+        runner.process(PrintJob.objects.get().pk)  # the worker's part, done here
+        page.reload()
+        page.wait_for_selector("li.job.state-printed")
+        with page.expect_download() as download:
+            page.click("li.job a.button")
+        path = download.value.path()
+        assert Path(path).read_bytes().startswith(b"%PDF")
+        shot(page, "14-pdf-printed-no-script")
+    finally:
+        context.close()
