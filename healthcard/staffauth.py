@@ -93,7 +93,7 @@ def check_credentials(
     if not devices:
         return Checked(user, None)
     token = "".join((token or "").split())
-    if token.isdigit():
+    if token.isascii() and token.isdigit():
         for device in devices:
             # verify_token applies django-otp's own growing delay per device.
             with transaction.atomic():
@@ -162,7 +162,7 @@ def confirm_enrolment(request: HttpRequest, user, token: str) -> bool:
     False (counted as a failure) when the code does not match."""
     device = enrolment_device(user)
     token = "".join((token or "").split())
-    if not (token.isdigit() and device.verify_token(token)):
+    if not (token.isascii() and token.isdigit() and device.verify_token(token)):
         _count_failure(request, user.get_username())
         return False
     device.confirmed = True

@@ -97,8 +97,3 @@ def enrol(request):
 def sign_out(request):
     logout(request)
     return redirect("portal:staff:login")
-
-
-def forbidden_unless(condition: bool) -> None:
-    if not condition:
-        raise PermissionDenied
