@@ -299,7 +299,7 @@ HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "prin
 INSTALLED_APPS += ["axes"]
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out name or address before the password is even checked.
-    "axes.backends.AxesStandaloneBackend",
+    "healthcard.staffauth.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("HEALTHCARD_SIGNIN_FAILURE_LIMIT", 5, minimum=1)

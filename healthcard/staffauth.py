@@ -25,6 +25,7 @@ from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import authenticate, get_user_model, login
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
@@ -41,6 +42,17 @@ FAILED = _(
     "authenticator app. After repeated failures sign-in is blocked for a while."
 )
 ENROL_SESSION_KEY = "staffauth_enrol_user"
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check, first in AUTHENTICATION_BACKENDS. A call without a
+    request (the test client's login(), a shell) has no client address to count: it is
+    left to the next backend instead of failing, as axes would."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class SignInFailed(DomainError):

@@ -213,3 +213,10 @@ def test_enrolment_page_closes_ten_minutes_after_the_password(client, clerk):
     later = timezone.now() + datetime.timedelta(seconds=staffauth.ENROL_SECONDS + 1)
     with time_machine.travel(later, tick=False):
         assert client.get(reverse("portal:staff:enrol")).status_code == 302
+
+
+def test_the_test_clients_login_still_works(client, clerk):
+    """Sign-ins without a request (Client.login, the shell) are not refused by axes."""
+    from tests.conftest import PASSWORD as password
+
+    assert client.login(username="clerk", password=password)
