@@ -1,11 +1,13 @@
 """Staff sign-in: user name, password and a TOTP code, for the admin and the console.
 
 One function decides (`check_credentials`); the admin's login form and the console's
-sign-in view only call it. The password step goes through django-axes
-(`AxesStandaloneBackend` first in AUTHENTICATION_BACKENDS), which counts failures per
-user name and per client IP and refuses a locked-out name or address before the
-password is checked. A wrong code counts as a failure too, so the code cannot be
-guessed either once the password is known.
+sign-in view only call it. django-axes counts failures per user name and per client IP
+(it listens to `user_login_failed`), and `check_credentials` asks it first, refusing a
+locked-out name or address before the password is checked. (Axes' authentication
+backend is not installed: with a second backend every `login(request, user)` elsewhere,
+such as the residents' SMS sign-in, would have to name its backend, and
+`Client.login()` would fail for want of a request.) A wrong code counts as a failure
+too, so the code cannot be guessed either once the password is known.
 
 Every failure (unknown user, wrong password, wrong or missing code, not staff, locked
 out) raises the same SignInFailed with the same message: nothing tells an attacker
@@ -25,7 +27,7 @@ from typing import Any
 
 import qrcode
 import qrcode.image.svg
-from axes.backends import AxesStandaloneBackend
+from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import authenticate, get_user_model, login
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
@@ -42,17 +44,6 @@ FAILED = _(
     "authenticator app. After repeated failures sign-in is blocked for a while."
 )
 ENROL_SESSION_KEY = "staffauth_enrol_user"
-
-
-class LockoutBackend(AxesStandaloneBackend):
-    """django-axes' lockout check, first in AUTHENTICATION_BACKENDS. A call without a
-    request (the test client's login(), a shell) has no client address to count: it is
-    left to the next backend instead of failing, as axes would."""
-
-    def authenticate(self, request, username=None, password=None, **kwargs):
-        if request is None:
-            return None
-        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class SignInFailed(DomainError):
@@ -95,9 +86,13 @@ def check_credentials(
     username = (username or "").strip()
     if not username or not password:
         raise SignInFailed()
+    if not AxesProxyHandler.is_allowed(request, {"username": username}):
+        # Locked out (this name, or this address): the password is not even checked.
+        _count_failure(request, username)
+        raise SignInFailed()
     user = authenticate(request, username=username, password=password)
     if user is None:
-        raise SignInFailed()  # axes has counted it (or refused a locked-out client)
+        raise SignInFailed()  # authenticate() sent user_login_failed: axes counted it
     if not is_staff_member(user):
         _count_failure(request, username)
         raise SignInFailed()
@@ -119,7 +114,7 @@ def check_credentials(
 def complete_sign_in(request: HttpRequest, user, device: TOTPDevice) -> None:
     """Log the user in with a verified second factor and audit it."""
     user.otp_device = device  # django-otp's user_logged_in handler marks the session
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user)
     request.session.pop(ENROL_SESSION_KEY, None)
     record_sign_in(request, user)
 
