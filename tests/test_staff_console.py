@@ -626,3 +626,13 @@ def test_registering_someone_registered_here_without_a_card_issues_it(as_clerk, 
     response = as_clerk.post(REGISTER, registration(id_number=number, name="赵六"))
     assert response.status_code == 302
     assert Card.objects.get().person == person
+
+
+def test_registration_form_focuses_where_the_clerk_types(as_clerk, db):
+    number = make_id_number()
+    found_nobody = as_clerk.post(SEARCH, {"mode": "id", "id_type": "01", "id_number": number})
+    assert "autofocus" in str(found_nobody.context["form"]["name"])
+    blank = as_clerk.get(REGISTER)
+    assert "autofocus" in str(blank.context["form"]["id_type"])
+    wrong = as_clerk.post(REGISTER, registration(phone="123"))
+    assert "autofocus" in str(wrong.context["form"]["phone"])

@@ -110,6 +110,19 @@ class RegisterForm(forms.Form):
         error_messages={"required": _("Check the ID document in person before registering.")},
     )
 
+    def focus(self) -> "RegisterForm":
+        """Put the focus where the clerk types on: the first field in error, else the
+        name after a search that found nobody (the document is filled in), else the
+        first field. Call it last, once the domain has added its errors."""
+        first = next((name for name in self.fields if name in self.errors), None)
+        if first is None:
+            first = "name" if self.initial.get("id_number") else "id_type"
+        for name, field in self.fields.items():
+            field.widget.attrs.pop("autofocus", None)
+            if name == first:
+                field.widget.attrs["autofocus"] = True
+        return self
+
 
 class PrintForm(forms.Form):
     printer = forms.ModelChoiceField(label=_("Printer"), queryset=None, empty_label=None)

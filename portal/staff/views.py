@@ -167,7 +167,9 @@ def _search_id(request):
         return search_page(request, id_form=form, id_error=ELSEWHERE)
     # Not registered: the registration form, in this same response (no number in a URL).
     register = RegisterForm(initial={"id_type": data["id_type"], "id_number": data["id_number"]})
-    return render(request, "portal/staff/register.html", {"form": register, "not_found": True})
+    return render(
+        request, "portal/staff/register.html", {"form": register.focus(), "not_found": True}
+    )
 
 
 ELSEWHERE = _(
@@ -232,7 +234,7 @@ def register(request):
                 else:
                     messages.info(request, _("This person already has a card: it is shown below."))
                 return redirect(person_url(card.person) + "?issued=1")
-    return render(request, "portal/staff/register.html", {"form": form})
+    return render(request, "portal/staff/register.html", {"form": form.focus()})
 
 
 def _person_data(data) -> people.PersonData:
