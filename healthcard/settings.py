@@ -304,12 +304,11 @@ AXES_COOLOFF_TIME = datetime.timedelta(
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
-# The client address axes counts: REMOTE_ADDR, unless the site sits behind this many
-# reverse proxies that set X-Forwarded-For (never trust the header without a proxy).
-_PROXIES = env_int("HEALTHCARD_TRUSTED_PROXIES", 0, minimum=0)
-if _PROXIES:
-    AXES_IPWARE_PROXY_COUNT = _PROXIES
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client address axes counts (healthcard.staffauth.client_ip): REMOTE_ADDR, unless
+# the site sits behind this many reverse proxies appending to X-Forwarded-For (never
+# trust the header without a proxy: anyone can send it).
+HEALTHCARD_TRUSTED_PROXIES = env_int("HEALTHCARD_TRUSTED_PROXIES", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "healthcard.staffauth.client_ip"
 # No AxesMiddleware: it would answer a lockout with its own page and status, telling a
 # locked account from a wrong password; staffauth shows one message for every failure.
 # No axes backend either: healthcard.staffauth asks axes before checking the password,

@@ -220,3 +220,37 @@ def test_the_test_clients_login_still_works(client, clerk):
     from tests.conftest import PASSWORD as password
 
     assert client.login(username="clerk", password=password)
+
+
+@pytest.mark.parametrize(
+    "proxies,forwarded,expected",
+    [
+        (0, "203.0.113.9", "10.0.0.1"),  # no proxy: the header is the client's own
+        (1, "198.51.100.1, 203.0.113.9", "203.0.113.9"),  # the proxy appended the last
+        (2, "198.51.100.1, 203.0.113.9, 10.1.1.1", "203.0.113.9"),
+        (1, "not-an-address", "10.0.0.1"),
+        (2, "203.0.113.9", "10.0.0.1"),  # fewer hops than proxies: forged or misrouted
+    ],
+)
+def test_client_address_behind_trusted_proxies(rf, settings, proxies, forwarded, expected):
+    settings.HEALTHCARD_TRUSTED_PROXIES = proxies
+    request = rf.post("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+    assert staffauth.client_ip(request) == expected
+
+
+def test_lockout_counts_the_forwarded_address_behind_a_proxy(client, device, settings):
+    settings.HEALTHCARD_TRUSTED_PROXIES = 1
+    for n in range(3):
+        client.post(
+            CONSOLE_LOGIN,
+            {"username": f"guess{n}", "password": "x"},
+            REMOTE_ADDR="10.0.0.254",  # the proxy
+            HTTP_X_FORWARDED_FOR="203.0.113.7",
+        )
+    other_client = client.post(
+        CONSOLE_LOGIN,
+        {"username": "clerk", "password": PASSWORD, "otp_token": code(device)},
+        REMOTE_ADDR="10.0.0.254",
+        HTTP_X_FORWARDED_FOR="203.0.113.8",
+    )
+    assert other_client.status_code == 302  # another client behind the same proxy
