@@ -636,3 +636,13 @@ def test_registration_form_focuses_where_the_clerk_types(as_clerk, db):
     assert "autofocus" in str(blank.context["form"]["id_type"])
     wrong = as_clerk.post(REGISTER, registration(phone="123"))
     assert "autofocus" in str(wrong.context["form"]["phone"])
+
+
+def test_job_rows_in_the_day_view_name_the_person_and_keep_doing_so_when_polled(
+    as_clerk, job, card
+):
+    day = as_clerk.get(url("today")).content.decode()
+    assert card.person.masked_name in day
+    polled = as_clerk.get(url("job", job.pk), {"from": "today"}).content.decode()
+    assert card.person.masked_name in polled and 'value="today"' in polled
+    assert card.person.masked_name not in as_clerk.get(url("job", job.pk)).content.decode()

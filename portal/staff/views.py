@@ -442,7 +442,10 @@ JOB_ACTIONS = {
 def job_row(request, pk: int):
     """The job's row alone: what the page's script polls to show progress."""
     job = job_or_404(request, pk)
-    response = render(request, "portal/staff/_job.html", {"job": job})
+    # In the day and institution lists a row also names the person and returns there.
+    where = request.GET.get("from")
+    context = {"job": job, "from": where if where in ("today", "activity") else ""}
+    response = render(request, "portal/staff/_job.html", context)
     response["Cache-Control"] = "no-store"
     return response
 
