@@ -54,8 +54,10 @@ def issue_card(
     institution: Institution,
     by: Any = None,
     ip: str | None = None,
+    details: dict | None = None,
 ) -> Card:
-    """Issue the person's one card. Refuses (CardError 'already_issued') when the
+    """Issue the person's one card. `details` (no personal data) go into the audit row.
+    Refuses (CardError 'already_issued') when the
     person has a card already, whatever its status, and (CardError 'channel') an
     application channel that is not one of the national codes."""
     if channel not in Channel.values:
@@ -85,6 +87,7 @@ def issue_card(
                 ip=ip,
                 channel=channel,
                 issue_seq=card.issue_seq,
+                **(details or {}),
             )
     except IntegrityError:
         if Card.objects.filter(person=person).exists():
@@ -100,9 +103,10 @@ def register_and_issue(
     institution: Institution,
     by: Any = None,
     ip: str | None = None,
+    details: dict | None = None,
 ) -> tuple[Card, bool]:
     """Register the person if new and issue their card; for a known identity return
-    the existing card. Returns (card, created).
+    the existing card. Returns (card, created). `details` go into the audit rows.
 
     An identity already on file is answered only when the given name is the one on
     file (people.same_name: after normalisation); otherwise CardError
@@ -126,7 +130,9 @@ def register_and_issue(
         person = find_person(data.id_type, data.id_number)
         if person is None:
             try:
-                person = register_person(data, by=by, institution=institution, ip=ip)
+                person = register_person(
+                    data, by=by, institution=institution, ip=ip, details=details
+                )
             except ValidationError:
                 # Registered by a concurrent call since find_person looked (its
                 # savepoint was rolled back, so this transaction can go on).
@@ -138,7 +144,12 @@ def register_and_issue(
             if existing is None:
                 try:
                     card = issue_card(
-                        person, channel=channel, institution=institution, by=by, ip=ip
+                        person,
+                        channel=channel,
+                        institution=institution,
+                        by=by,
+                        ip=ip,
+                        details=details,
                     )
                     return card, True
                 except CardError as exc:

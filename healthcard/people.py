@@ -105,17 +105,45 @@ def find_person(id_type: str, id_number: str) -> Person | None:
     return Person.objects.filter(identity_index=index).first()
 
 
+def lookup_person(
+    id_type: str, id_number: str, *, by: Any, ip: str | None = None
+) -> tuple[Person | None, bool]:
+    """A staff member's exact search by ID document: (person, elsewhere). The person
+    only when the staff member may see them; `elsewhere` is True for someone registered
+    outside their institution, who is not handed out (only the fact that they are
+    registered, so that nobody registers them twice). A hit is audited
+    (`person.lookup`, result `denied` when elsewhere), so testing ID numbers leaves a
+    trace."""
+    access.require_perm(by, "healthcard.view_person")
+    person = find_person(id_type, id_number)
+    if person is None:
+        return None, False
+    visible = access.staff_may_see_person(by, person) if access.is_staff_user(by) else True
+    profile = getattr(by, "staff_profile", None)
+    audit.record(
+        "person.lookup",
+        actor=by,
+        obj=person,
+        institution=profile.institution if profile is not None else None,
+        ip=ip,
+        result="ok" if visible else "denied",
+    )
+    return (person, False) if visible else (None, True)
+
+
 def register_person(
     data: PersonData,
     *,
     by: Any = None,
     institution: Institution | None = None,
     ip: str | None = None,
+    details: dict | None = None,
 ) -> Person:
     """Create a person after validation, registered by `institution` (None for online
     self-service). Staff need `healthcard.add_person` and register for their own
     institution only, unless province-wide (NotAllowed). Refuses a second registration
-    of the same identity with a ValidationError on id_number."""
+    of the same identity with a ValidationError on id_number. `details` (no personal
+    data) go into the audit record, e.g. that the ID document was checked in person."""
     if access.is_staff_user(by):
         access.require_perm(by, "healthcard.add_person")
         scope = access.staff_institution(by)
@@ -135,7 +163,14 @@ def register_person(
     try:
         with transaction.atomic():
             person.save()
-            audit.record("person.register", actor=by, obj=person, institution=institution, ip=ip)
+            audit.record(
+                "person.register",
+                actor=by,
+                obj=person,
+                institution=institution,
+                ip=ip,
+                **(details or {}),
+            )
     except IntegrityError:
         if Person.objects.filter(identity_index=person.identity_index).exists():
             raise ValidationError(
@@ -148,6 +183,9 @@ def register_person(
 #: What change_person may change: the identity (type, number) defines the EHC ID and is
 #: never edited in place; name, sex and birth date follow it.
 CHANGEABLE = ("phone", "address", "nation")
+#: What a counter clerk may change with `healthcard.change_contact` alone.
+CONTACT = ("phone", "address")
+CONTACT_PERMISSION = "healthcard.change_contact"
 
 
 def clean_changes(changes: dict[str, Any]) -> dict[str, str]:
@@ -184,12 +222,17 @@ def change_person(
     person: Person, *, by: Any, ip: str | None = None, **changes: Any
 ) -> tuple[Person, list[str]]:
     """Change a person's phone, address or nation (an empty phone or address removes
-    it). Staff need `healthcard.change_person` and the person within their
-    institution; a resident may change the people whose cards they manage; terminals
-    may not. Returns (person, names of the fields that changed) and audits
-    `person.change` when anything did. Refuses what clean_changes refuses, and callers
-    who may not (NotAllowed 'forbidden' or 'not_found')."""
-    _require_may_manage(by, person, "healthcard.change_person")
+    it). Staff need `healthcard.change_person` (or `healthcard.change_contact` for
+    phone and address only) and the person within their institution; a resident may
+    change the people whose cards they manage; terminals may not. Returns (person,
+    names of the fields that changed) and audits `person.change` when anything did.
+    Refuses what clean_changes refuses, and callers who may not (NotAllowed 'forbidden'
+    or 'not_found')."""
+    contact_only = bool(changes) and set(changes) <= set(CONTACT)
+    perm = "healthcard.change_person"
+    if contact_only and access.is_staff_user(by) and by.has_perm(CONTACT_PERMISSION):
+        perm = CONTACT_PERMISSION
+    _require_may_manage(by, person, perm)
     values = clean_changes(changes)
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)

@@ -90,6 +90,8 @@ def _collect(name: str, value: Any, out: set[str], secret: bool = False) -> None
         for item in value:
             _collect("", item, out, secret)
     elif isinstance(value, str | bytes):
+        if isinstance(value, str):
+            value = str(value)  # resolves lazy proxies that pass as str
         if secret and not (isinstance(value, str) and _IMPORT_PATH.fullmatch(value)):
             out.add(value)
         if isinstance(value, str):
@@ -118,6 +120,7 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
     """`text` with URL passwords and every secret value replaced."""
     if secrets is None:
         secrets = secret_values()
+    text = str(text)  # resolves lazy proxies that pass as str (django-csp's nonce)
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + SUBSTITUTE, text)
     text = _QUERY_SECRET.sub(lambda m: m.group("head") + SUBSTITUTE, text)
     for secret in secrets:
@@ -129,7 +132,9 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
 def _holds_secret(value: Any, secrets: list[str]) -> bool:
     if isinstance(value, bytes):
         value = repr(value)
-    elif not isinstance(value, str):
+    elif isinstance(value, str):
+        value = str(value)
+    else:
         try:
             value = repr(value)
         except Exception:  # a broken __repr__ is shown by Django as such, not ours to judge

@@ -17,6 +17,8 @@ from healthcard.models import Role, StaffProfile
 _CLERK = [
     "healthcard.view_person",
     "healthcard.add_person",
+    # phone and address only (healthcard.people.change_person)
+    "healthcard.change_contact",
     "healthcard.view_card",
     "healthcard.add_card",
     "healthcard.view_guardianship",

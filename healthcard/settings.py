@@ -8,6 +8,7 @@ broker, PDF printing). docs/configuration.md lists every variable.
 
 import base64
 import binascii
+import datetime
 import os
 from pathlib import Path
 
@@ -412,3 +413,28 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("portal.resident.context.portal")
+# --- Staff sign-in and the counter console (docs/console.md) -----------------------------
+# One sign-in for the admin and the console (healthcard.staffauth): password + TOTP.
+# django-axes counts failed sign-ins per user name and, separately, per client IP; either
+# count reaching the limit locks that name or that address out for the cool-off time.
+INSTALLED_APPS += ["axes"]
+AXES_FAILURE_LIMIT = env_int("HEALTHCARD_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(
+    minutes=env_int("HEALTHCARD_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+AXES_VERBOSE = False  # its start-up and reset lines would fill every process log
+# The client address axes counts (healthcard.staffauth.client_ip): REMOTE_ADDR, unless
+# the site sits behind this many reverse proxies appending to X-Forwarded-For (never
+# trust the header without a proxy: anyone can send it).
+HEALTHCARD_TRUSTED_PROXIES = env_int("HEALTHCARD_TRUSTED_PROXIES", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "healthcard.staffauth.client_ip"
+# No AxesMiddleware: it would answer a lockout with its own page and status, telling a
+# locked account from a wrong password; staffauth shows one message for every failure.
+# No axes backend either: healthcard.staffauth asks axes before checking the password,
+# and Django's single default backend keeps login(request, user) working everywhere.
+SILENCED_SYSTEM_CHECKS = ["axes.W002", "axes.W003"]
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env_str("HEALTHCARD_TOTP_ISSUER", "湖南电子健康卡")

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     # The resident side (portal/resident/).
     path("", include("portal.resident.urls")),
+    path("staff/", include("portal.staff.urls")),
 ]

@@ -13,6 +13,7 @@ writes an audit row in the same transaction, with job, card and printer IDs only
 """
 
 import datetime
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -22,9 +23,10 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from healthcard import audit, cards
-from healthcard.errors import DomainError
+from healthcard import access, audit, cards
+from healthcard.errors import DomainError, NotAllowed
 from healthcard.models import Card
+from printing import output
 from printing.models import JobStatus, Printer, PrintJob, queue_for
 
 MAX_COPIES = 10
@@ -263,6 +265,29 @@ def print_again(job: PrintJob, *, by: Any) -> PrintJob:
         enqueue(job)
     job.refresh_from_db()
     return job
+
+
+def open_pdf(job: PrintJob, *, by: Any, ip: str | None = None) -> Path:
+    """The stored PDF of a printed job, for staff of the job's institution (a province
+    admin: any) who may view print jobs; writes the `print.download` audit row.
+    Refuses with NotAllowed('not_found') outside the institution (existence is not
+    revealed either) and PrintError('no_output') for a job without a stored PDF."""
+    access.require_perm(by, "printing.view_printjob")
+    institution = access.staff_institution(by)
+    if institution is False or (
+        institution is not None and job.printer.institution_id != institution.pk
+    ):
+        raise NotAllowed("not_found")
+    if job.status != JobStatus.PRINTED or not job.output:
+        raise PrintError("no_output", _("This job has no PDF to download."))
+    try:
+        path = output.open_output(job.output)
+    except FileNotFoundError:
+        raise PrintError("no_output", _("This job has no PDF to download.")) from None
+    if not path.is_file():
+        raise PrintError("no_output", _("This job has no PDF to download."))
+    _audit("print.download", job, by=by, ip=ip)
+    return path
 
 
 def describe(job: PrintJob) -> str:

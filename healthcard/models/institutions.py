@@ -67,6 +67,15 @@ class StaffProfile(models.Model):
         Institution, on_delete=models.PROTECT, related_name="staff", verbose_name=_("institution")
     )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    # The counter console remembers the printer a clerk last used.
+    counter_printer = models.ForeignKey(
+        "printing.Printer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("counter printer"),
+    )
 
     class Meta:
         verbose_name = _("staff profile")

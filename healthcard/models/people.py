@@ -53,6 +53,8 @@ class Person(models.Model):
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("people")
+        # Counter clerks update phone and address, nothing else (healthcard.people).
+        permissions = [("change_contact", _("Can change phone and address"))]
 
     def __str__(self) -> str:
         return self.masked_name

@@ -1,0 +1,1 @@
+"""The staff counter console: sign-in, search, registration, printing (docs/console.md)."""
