@@ -7,6 +7,7 @@ from .institutions import Institution, Level, Role, StaffProfile
 from .keys import Key, KeyPurpose, KeyState
 from .people import Guardianship, Person, Relation
 from .revocations import RevocationCounter, RevocationEntry, RevocationKind
+from .statistics import DailyCardholders, DailyIssuance, DailyUsage, VisitTotal
 from .terminals import (
     CardLink,
     CareStep,
@@ -26,6 +27,9 @@ __all__ = [
     "CardStatus",
     "CareStep",
     "Channel",
+    "DailyCardholders",
+    "DailyIssuance",
+    "DailyUsage",
     "FeeType",
     "Guardianship",
     "Institution",
@@ -45,4 +49,5 @@ __all__ = [
     "Terminal",
     "TerminalKind",
     "UsageEvent",
+    "VisitTotal",
 ]

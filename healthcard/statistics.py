@@ -1,0 +1,1092 @@
+"""Adoption statistics: the daily roll-ups, the visit totals institutions report, and
+every figure the admin page, its CSV exports and `manage.py statistics` show.
+
+Figures come only from the roll-up tables (healthcard.models.statistics), cards and
+terminals, never from scanning usage events: `rebuild()` is the one place that reads
+usage events, for a range of days, and the Celery beat task (healthcard.tasks) keeps
+recent days current. Days are China Standard Time days.
+
+The targets come from the province's plan (湘卫函〔2019〕159号): tertiary public
+institutions accept the card by the end of July 2019, secondary, primary-care and
+public-health institutions by the end of 2019, and at least 80 % of visits at
+secondary-and-above public hospitals are made with the card.
+"""
+
+import csv
+import datetime
+import io
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from healthcard import audit
+from healthcard.errors import DomainError, NotAllowed
+from healthcard.models import (
+    AuditRecord,
+    Card,
+    CardStatus,
+    CareStep,
+    Channel,
+    DailyCardholders,
+    DailyIssuance,
+    DailyUsage,
+    Institution,
+    Level,
+    Role,
+    Terminal,
+    TerminalKind,
+    UsageEvent,
+    VisitTotal,
+)
+from healthcard.models.statistics import MAX_DAILY_VISITS
+from healthcard.usage import MAX_OFFLINE_AGE
+
+# A named zone, not a fixed offset: PostgreSQL reads a bare "CST" as US Central time.
+# China has kept UTC+8 without daylight saving since 1991.
+CHINA = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+#: Share of visits at secondary-and-above hospitals to be made with the card.
+VISIT_SHARE_TARGET = Decimal("0.80")
+#: The levels the visit-share target applies to (二级, 三级).
+TARGET_LEVELS = (Level.TERTIARY, Level.SECONDARY)
+#: The day by which each level must accept the card (实施方案 四(二)2).
+ACCEPTANCE_DEADLINES: dict[str, datetime.date] = {
+    Level.TERTIARY: datetime.date(2019, 7, 31),
+    Level.SECONDARY: datetime.date(2019, 12, 31),
+    Level.PRIMARY_HOSPITAL: datetime.date(2019, 12, 31),
+    Level.COMMUNITY: datetime.date(2019, 12, 31),
+    Level.VILLAGE: datetime.date(2019, 12, 31),
+    Level.PUBLIC_HEALTH: datetime.date(2019, 12, 31),
+}
+#: An institution is accepting when it has an active terminal and a successful
+#: verification within this many days (the last day included).
+READINESS_DAYS = 7
+#: The longest date range one page or export covers.
+MAX_RANGE_DAYS = 366
+#: Days before this are not accepted as visit totals (the plan started in 2019).
+FIRST_DAY = datetime.date(2019, 1, 1)
+
+#: Hunan's 市州 (GB/T 2260); an institution's city_code is one of these.
+CITY_NAMES = {
+    "430100": "长沙市",
+    "430200": "株洲市",
+    "430300": "湘潭市",
+    "430400": "衡阳市",
+    "430500": "邵阳市",
+    "430600": "岳阳市",
+    "430700": "常德市",
+    "430800": "张家界市",
+    "430900": "益阳市",
+    "431000": "郴州市",
+    "431100": "永州市",
+    "431200": "怀化市",
+    "431300": "娄底市",
+    "433100": "湘西土家族苗族自治州",
+}
+PROVINCE_CITY_CODE = "430000"
+
+
+class StatisticsError(DomainError):
+    """Refused statistics input (a bad range, a bad visit total)."""
+
+    http_status = 400
+
+
+def city_name(code: str) -> str:
+    return CITY_NAMES.get(code, code)
+
+
+def today() -> datetime.date:
+    return timezone.now().astimezone(CHINA).date()
+
+
+def day_start(day: datetime.date) -> datetime.datetime:
+    """Midnight China Standard Time at the start of `day`."""
+    return datetime.datetime.combine(day, datetime.time(), tzinfo=CHINA)
+
+
+def days(start: datetime.date, end: datetime.date) -> list[datetime.date]:
+    return [start + datetime.timedelta(n) for n in range((end - start).days + 1)]
+
+
+# --- Roll-ups -------------------------------------------------------------------------
+@dataclass
+class RebuildResult:
+    start: datetime.date
+    end: datetime.date
+    issuance_rows: int = 0
+    usage_rows: int = 0
+    cardholder_rows: int = 0
+
+
+def _lock_rollups() -> None:
+    """Two rebuilds of overlapping days (the beat task and an operator's command) must
+    not interleave their delete and insert: the second waits for the first. SQLite
+    serialises writers anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x45484353])  # "EHCS"
+
+
+def rebuild(start: datetime.date, end: datetime.date) -> RebuildResult:
+    """Recompute every roll-up row of the days start..end (inclusive, CST) from cards,
+    `card.replace` audit records and usage events, in one transaction: readers see the
+    old figures or the new ones, never a mix. Idempotent."""
+    if end < start:
+        raise StatisticsError("bad_range", _("The end date is before the start date."))
+    lo, hi = day_start(start), day_start(end + datetime.timedelta(1))
+    result = RebuildResult(start, end)
+    with transaction.atomic():
+        _lock_rollups()
+        for model in (DailyIssuance, DailyUsage, DailyCardholders):
+            model.objects.filter(day__gte=start, day__lte=end).delete()
+        issuance = _issuance_rows(lo, hi)
+        DailyIssuance.objects.bulk_create(issuance, batch_size=5000)
+        events = UsageEvent.objects.filter(scanned_at__gte=lo, scanned_at__lt=hi).order_by()
+        by_day = events.annotate(d=TruncDate("scanned_at", tzinfo=CHINA))
+        usage = [
+            DailyUsage(
+                day=row["d"],
+                institution_id=row["institution_id"],
+                care_step=row["care_step"],
+                channel=row["channel"],
+                uses=row["uses"],
+                failed=row["failed"],
+            )
+            for row in by_day.values("d", "institution_id", "care_step", "channel").annotate(
+                uses=Count("id", filter=Q(result=UsageEvent.RESULT_OK)),
+                failed=Count("id", filter=~Q(result=UsageEvent.RESULT_OK)),
+            )
+        ]
+        DailyUsage.objects.bulk_create(usage, batch_size=5000)
+        holders = [
+            DailyCardholders(
+                day=row["d"], institution_id=row["institution_id"], cardholders=row["n"]
+            )
+            for row in by_day.filter(result=UsageEvent.RESULT_OK, card__isnull=False)
+            .values("d", "institution_id")
+            .annotate(n=Count("card_id", distinct=True))
+        ]
+        DailyCardholders.objects.bulk_create(holders, batch_size=5000)
+    result.issuance_rows, result.usage_rows, result.cardholder_rows = (
+        len(issuance),
+        len(usage),
+        len(holders),
+    )
+    return result
+
+
+def _issuance_rows(lo: datetime.datetime, hi: datetime.datetime) -> list[DailyIssuance]:
+    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    issued = (
+        Card.objects.filter(issued_at__gte=lo, issued_at__lt=hi)
+        .order_by()
+        .annotate(d=TruncDate("issued_at", tzinfo=CHINA))
+        .values("d", "institution_id", "channel")
+        .annotate(n=Count("id"))
+    )
+    for row in issued:
+        counts[(row["d"], row["institution_id"], row["channel"])][0] = row["n"]
+    # A replacement is a `card.replace` audit record (there is one per replacement; the
+    # card itself keeps only its latest). Few a day, so they are matched in Python.
+    replaced = list(
+        AuditRecord.objects.filter(action="card.replace", at__gte=lo, at__lt=hi)
+        .order_by()
+        .values_list("at", "object_id")
+    )
+    card_ids = {int(oid) for _at, oid in replaced if oid.isdigit()}
+    owners = {
+        pk: (inst, channel)
+        for pk, inst, channel in Card.objects.filter(pk__in=card_ids).values_list(
+            "pk", "institution_id", "channel"
+        )
+    }
+    for at, oid in replaced:
+        owner = owners.get(int(oid)) if oid.isdigit() else None
+        if owner is not None:
+            counts[(at.astimezone(CHINA).date(), *owner)][1] += 1
+    return [
+        DailyIssuance(day=d, institution_id=inst, channel=ch, issued=n[0], replaced=n[1])
+        for (d, inst, ch), n in counts.items()
+    ]
+
+
+def refresh_recent() -> RebuildResult:
+    """Today and yesterday (CST): what the beat task runs every few minutes. Yesterday
+    is included so that scans reported just after midnight still land on their day."""
+    now = today()
+    return rebuild(now - datetime.timedelta(1), now)
+
+
+def rebuild_late() -> RebuildResult:
+    """Every day an offline upload can still change (usage.MAX_OFFLINE_AGE): the
+    nightly beat task, so late batches are counted on the day they were scanned."""
+    now = today()
+    return rebuild(now - datetime.timedelta(MAX_OFFLINE_AGE.days), now)
+
+
+# --- Visit totals ---------------------------------------------------------------------
+@dataclass
+class VisitReport:
+    total: VisitTotal
+    status: str  # 'created', 'updated' or 'unchanged'
+    previous: int | None
+
+
+def check_visit_input(day: Any, visits: Any) -> tuple[datetime.date, int]:
+    """The one validation of a reported day and visit count, for the API and the CSV
+    upload alike. Refuses (StatisticsError with a field) a day in the future (CST) or
+    before FIRST_DAY, and a count that is not a whole number 0..MAX_DAILY_VISITS."""
+    if isinstance(day, str):
+        try:
+            day = datetime.date.fromisoformat(day.strip())
+        except ValueError:
+            raise StatisticsError(
+                "invalid", _("Give the day as YYYY-MM-DD."), field="date"
+            ) from None
+    if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
+        raise StatisticsError("invalid", _("Give the day as YYYY-MM-DD."), field="date")
+    if day > today():
+        raise StatisticsError("invalid", _("The day is in the future."), field="date")
+    if day < FIRST_DAY:
+        raise StatisticsError(
+            "invalid",
+            _("Days before %(day)s are not accepted.") % {"day": FIRST_DAY.isoformat()},
+            field="date",
+        )
+    if isinstance(visits, str) and visits.strip().isdigit():
+        visits = int(visits.strip())
+    if isinstance(visits, bool) or not isinstance(visits, int):
+        raise StatisticsError("invalid", _("Give the visits as a whole number."), field="visits")
+    if visits < 0 or visits > MAX_DAILY_VISITS:
+        raise StatisticsError(
+            "invalid",
+            _("The visits must be between 0 and %(max)d.") % {"max": MAX_DAILY_VISITS},
+            field="visits",
+        )
+    return day, visits
+
+
+def report_visits(
+    institution: Institution,
+    day: Any,
+    visits: Any,
+    *,
+    by: Any,
+    source: str,
+    ip: str | None = None,
+) -> VisitReport:
+    """Record `institution`'s total outpatient visits for `day` (CST). Idempotent per
+    institution and day: a repeat with the same number changes nothing; another number
+    replaces the old one (the later report stands). Every report that creates or
+    changes a figure writes a `visits.report` audit record with the old and new value.
+    Refuses bad input (StatisticsError, see check_visit_input) and an actor who may
+    not report for the institution (NotAllowed)."""
+    day, visits = check_visit_input(day, visits)
+    if not may_report_for(by, institution):
+        raise NotAllowed("institution_mismatch")
+    with transaction.atomic():
+        total = VisitTotal.objects.select_for_update().filter(institution=institution, day=day)
+        total = total.first()
+        previous = total.visits if total is not None else None
+        if previous == visits:
+            return VisitReport(total, "unchanged", previous)
+        if total is None:
+            total = VisitTotal(institution=institution, day=day)
+        total.visits, total.source = visits, source
+        total.reported_by = audit.actor_label(by)
+        try:
+            with transaction.atomic():
+                total.save()
+        except IntegrityError:
+            if previous is not None:
+                raise
+            # A concurrent first report of the same day won: this one comes later.
+            return report_visits(institution, day, visits, by=by, source=source, ip=ip)
+        audit.record(
+            "visits.report",
+            actor=by,
+            obj=total,
+            institution=institution,
+            ip=ip,
+            day=day.isoformat(),
+            old=previous,
+            new=visits,
+            source=source,
+        )
+    return VisitReport(total, "created" if previous is None else "updated", previous)
+
+
+def may_report_for(actor: Any, institution: Institution) -> bool:
+    """A terminal reports for its own institution; staff for the institutions their
+    statistics scope covers; the system (None) for any."""
+    if actor is None:
+        return True
+    if isinstance(actor, Terminal):
+        return actor.institution_id == institution.pk
+    scope = scope_for(actor)
+    return scope is not None and scope.covers(institution)
+
+
+@dataclass
+class CsvRow:
+    line: int
+    institution: str
+    day: str
+    visits: str
+    status: str  # 'created', 'updated', 'unchanged' or 'error'
+    error: str = ""
+
+
+@dataclass
+class CsvImport:
+    rows: list[CsvRow] = field(default_factory=list)
+    error: str = ""  # a problem with the file as a whole (nothing imported)
+
+    def count(self, status: str) -> int:
+        return sum(1 for row in self.rows if row.status == status)
+
+
+CSV_COLUMNS = ("institution", "date", "visits")
+MAX_CSV_BYTES = 2 * 1024 * 1024
+
+
+def _decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or GB18030, what Chinese spreadsheet programs
+    save; anything else (UTF-16, binary) is refused rather than guessed at."""
+    if b"\x00" in data:
+        raise StatisticsError("encoding", _("The file is not UTF-8 or GB18030 text."))
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise StatisticsError("encoding", _("The file is not UTF-8 or GB18030 text."))
+
+
+def import_visit_csv(data: bytes, *, by: Any, ip: str | None = None) -> CsvImport:
+    """Import visit totals from CSV with the header `institution,date,visits` (code,
+    YYYY-MM-DD, number). Each row is reported on its own through report_visits, so a
+    bad row never blocks the others; the result holds one line per row. A second row
+    for the same institution and day in the same file is an error (which one would
+    stand?), and so is an institution the user may not report for."""
+    report = CsvImport()
+    if len(data) > MAX_CSV_BYTES:
+        report.error = _("The file is larger than 2 MB.")
+        return report
+    try:
+        text = _decode_csv(data)
+    except StatisticsError as exc:
+        report.error = str(exc.message)
+        return report
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if tuple(header[:3]) != CSV_COLUMNS:
+        report.error = _("The first line must be: %(header)s") % {"header": ",".join(CSV_COLUMNS)}
+        return report
+    institutions = {i.code: i for i in Institution.objects.all()}
+    seen: dict[tuple[str, str], int] = {}
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        code, day, visits = [*(v.strip() for v in values[:3]), "", "", ""][:3]
+        row = CsvRow(line, code, day, visits, "error")
+        report.rows.append(row)
+        institution = institutions.get(code)
+        if institution is None:
+            row.error = _("Unknown institution code.")
+            continue
+        if (code, day) in seen:
+            row.error = _("Same institution and day as line %(line)d.") % {"line": seen[code, day]}
+            continue
+        seen[code, day] = line
+        try:
+            outcome = report_visits(institution, day, visits, by=by, source="csv", ip=ip)
+        except NotAllowed:
+            row.error = _("You may not report visits for this institution.")
+        except StatisticsError as exc:
+            row.error = str(exc.message)
+        else:
+            row.status = outcome.status
+    return report
+
+
+# --- Who sees what --------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatisticsScope:
+    """What a user's statistics cover: the province, one 市州, or one institution."""
+
+    kind: str  # 'province', 'city' or 'institution'
+    city_code: str = ""
+    institution: Institution | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "province":
+            return _("Hunan province")
+        if self.kind == "city":
+            return city_name(self.city_code)
+        return self.institution.name
+
+    def q(self, prefix: str = "") -> Q:
+        if self.kind == "city":
+            return Q(**{f"{prefix}city_code": self.city_code})
+        if self.kind == "institution":
+            return Q(**{f"{prefix}pk": self.institution.pk})
+        return Q()
+
+    def covers(self, institution: Institution) -> bool:
+        if self.kind == "city":
+            return institution.city_code == self.city_code
+        if self.kind == "institution":
+            return institution.pk == self.institution.pk
+        return True
+
+
+def scope_for(user: Any) -> StatisticsScope | None:
+    """Province administrators (and superusers) see the province; administrators of a
+    市州 health authority their 市州 (of the provincial authority, the province);
+    institution administrators their institution; everyone else nothing (None)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_superuser:
+        return StatisticsScope("province")
+    profile = getattr(user, "staff_profile", None)
+    if profile is None:
+        return None
+    if profile.role == Role.PROVINCE_ADMIN:
+        return StatisticsScope("province")
+    if profile.role != Role.INSTITUTION_ADMIN:
+        return None
+    institution = profile.institution
+    if institution.level == Level.AUTHORITY:
+        if institution.city_code == PROVINCE_CITY_CODE:
+            return StatisticsScope("province")
+        return StatisticsScope("city", city_code=institution.city_code)
+    return StatisticsScope("institution", institution=institution)
+
+
+# --- Figures --------------------------------------------------------------------------
+@dataclass
+class Filters:
+    start: datetime.date
+    end: datetime.date
+    city: str = ""
+    level: str = ""
+    institution: Institution | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise StatisticsError("bad_range", _("The end date is before the start date."))
+        if (self.end - self.start).days + 1 > MAX_RANGE_DAYS:
+            raise StatisticsError(
+                "bad_range", _("Choose at most %(n)d days.") % {"n": MAX_RANGE_DAYS}
+            )
+
+    @classmethod
+    def last_days(cls, n: int = 30) -> "Filters":
+        end = today()
+        return cls(start=end - datetime.timedelta(n - 1), end=end)
+
+
+@dataclass
+class Table:
+    """One table of figures: the page shows it, CSV exports it, the command writes it."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(self.columns)
+        for row in self.rows:
+            writer.writerow(["" if v is None else str(v) for v in row])
+        return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Share:
+    """A visit share or a readiness share: `value` 0..1, or None with `note` saying why
+    there is none (nothing reported, a data problem)."""
+
+    value: Decimal | None
+    note: str = ""
+
+    @classmethod
+    def of(cls, part: int, whole: int, note: str = "") -> "Share":
+        if whole <= 0:
+            return cls(None, note or str(_("not reported")))
+        return cls(Decimal(part) / Decimal(whole))
+
+    @property
+    def percent(self) -> Decimal | None:
+        if self.value is None:
+            return None
+        return (self.value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    def __str__(self) -> str:
+        return f"{self.percent}%" if self.value is not None else self.note
+
+
+@dataclass
+class Report:
+    scope: StatisticsScope
+    filters: Filters
+    tables: dict[str, Table]
+    issuance_series: dict[str, list[int]]  # channel label -> per day
+    day_labels: list[str]
+    care_steps: list[tuple[str, int]]
+    share_bars: list[tuple[str, Share]]
+    readiness_bars: list[tuple[str, Share, str]]  # level label, accepting share, deadline
+    as_of: datetime.date
+
+
+def _institutions(scope: StatisticsScope, filters: Filters) -> dict[int, Institution]:
+    qs = Institution.objects.filter(scope.q()).exclude(level=Level.AUTHORITY)
+    if filters.city:
+        qs = qs.filter(city_code=filters.city)
+    if filters.level:
+        qs = qs.filter(level=filters.level)
+    if filters.institution is not None:
+        qs = qs.filter(pk=filters.institution.pk)
+    return {i.pk: i for i in qs.order_by("city_code", "code")}
+
+
+def _in(qs, institutions: dict[int, Institution], full: bool):
+    """Keep the rows of `institutions`; without any filter (the whole province) no
+    IN list is needed."""
+    return qs if full else qs.filter(institution_id__in=list(institutions))
+
+
+def report(scope: StatisticsScope, filters: Filters) -> Report:
+    """Every figure for `scope` narrowed by `filters`, from the roll-ups. Institutions
+    outside the scope are never read, whatever the filters say."""
+    insts = _institutions(scope, filters)
+    full = scope.kind == "province" and not (filters.city or filters.level or filters.institution)
+    span = days(filters.start, filters.end)
+    in_range = {"day__gte": filters.start, "day__lte": filters.end}
+    tables: dict[str, Table] = {}
+
+    # Issuance
+    issuance = _in(DailyIssuance.objects.filter(**in_range), insts, full)
+    channels = list(Channel)
+    per_day: dict[datetime.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in issuance.values("day", "channel").annotate(n=Sum("issued"), r=Sum("replaced")):
+        per_day[row["day"]][row["channel"]] += row["n"]
+        per_day[row["day"]]["replaced"] += row["r"]
+    channel_cols = [str(c.label) for c in channels]
+    tables["issuance_by_day"] = Table(
+        "issuance_by_day",
+        _("Cards issued per day by application channel"),
+        [_("Day"), *channel_cols, _("Total"), _("Replaced")],
+        [
+            [
+                d.isoformat(),
+                *(per_day[d][c] for c in channels),
+                sum(per_day[d][c] for c in channels),
+                per_day[d]["replaced"],
+            ]
+            for d in span
+        ],
+    )
+    by_inst: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in issuance.values("institution_id", "channel").annotate(
+        n=Sum("issued"), r=Sum("replaced")
+    ):
+        by_inst[row["institution_id"]][row["channel"]] += row["n"]
+        by_inst[row["institution_id"]]["replaced"] += row["r"]
+    by_city: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for pk, counts in by_inst.items():
+        for key, n in counts.items():
+            by_city[insts[pk].city_code][key] += n
+
+    def issuance_cells(counts: dict[str, int]) -> list[int]:
+        return [
+            *(counts[c] for c in channels),
+            sum(counts[c] for c in channels),
+            counts["replaced"],
+        ]
+
+    cities = sorted({i.city_code for i in insts.values()})
+    tables["issuance_by_city"] = Table(
+        "issuance_by_city",
+        _("Cards issued by 市州"),
+        [_("市州"), *channel_cols, _("Total"), _("Replaced")],
+        [[city_name(c), *issuance_cells(by_city[c])] for c in cities],
+    )
+    tables["issuance_by_institution"] = Table(
+        "issuance_by_institution",
+        _("Cards issued by institution"),
+        [_("Institution"), _("Code"), _("市州"), *channel_cols, _("Total"), _("Replaced")],
+        [
+            [i.name, i.code, city_name(i.city_code), *issuance_cells(by_inst[pk])]
+            for pk, i in insts.items()
+            if by_inst.get(pk)
+        ],
+    )
+
+    # Card status (current totals, by issuing institution)
+    statuses = list(CardStatus)
+    status_counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in (
+        _in(Card.objects.all(), insts, full)
+        .order_by()
+        .values("institution_id", "status")
+        .annotate(n=Count("id"))
+    ):
+        if row["institution_id"] in insts:
+            status_counts[row["institution_id"]][row["status"]] = row["n"]
+    totals = defaultdict(int)
+    status_rows = []
+    for pk, i in insts.items():
+        counts = status_counts.get(pk)
+        if not counts:
+            continue
+        for s in statuses:
+            totals[s] += counts[s]
+        status_rows.append([i.name, i.code, *(counts[s] for s in statuses)])
+    tables["card_status"] = Table(
+        "card_status",
+        _("Cards by status (now)"),
+        [_("Institution"), _("Code"), *(str(s.label) for s in statuses)],
+        [[_("Total"), "", *(totals[s] for s in statuses)], *status_rows],
+    )
+
+    # Use
+    usage = _in(DailyUsage.objects.filter(**in_range), insts, full)
+    holders = _in(DailyCardholders.objects.filter(**in_range), insts, full)
+    use_day = {r["day"]: r for r in usage.values("day").annotate(u=Sum("uses"), f=Sum("failed"))}
+    holders_day = {r["day"]: r["n"] for r in holders.values("day").annotate(n=Sum("cardholders"))}
+    tables["use_by_day"] = Table(
+        "use_by_day",
+        _("Card uses per day"),
+        [_("Day"), _("Uses"), _("Failed scans"), _("Distinct cardholders (sum over institutions)")],
+        [
+            [
+                d.isoformat(),
+                use_day.get(d, {}).get("u", 0),
+                use_day.get(d, {}).get("f", 0),
+                holders_day.get(d, 0),
+            ]
+            for d in span
+        ],
+    )
+    step_counts = {
+        r["care_step"]: r["n"] for r in usage.values("care_step").annotate(n=Sum("uses"))
+    }
+    care_steps = [(str(s.label), step_counts.get(s.value, 0)) for s in CareStep]
+    tables["use_by_care_step"] = Table(
+        "use_by_care_step",
+        _("Card uses by care step"),
+        [_("Care step"), _("Code"), _("Uses")],
+        [[str(s.label), s.value, step_counts.get(s.value, 0)] for s in CareStep],
+    )
+    kind_counts = {r["channel"]: r["n"] for r in usage.values("channel").annotate(n=Sum("uses"))}
+    tables["use_by_terminal_type"] = Table(
+        "use_by_terminal_type",
+        _("Card uses by terminal type"),
+        [_("Terminal type"), _("Code"), _("Uses")],
+        [[str(k.label), k.value, kind_counts.get(k.value, 0)] for k in TerminalKind],
+    )
+    inst_use = {
+        r["institution_id"]: r
+        for r in usage.values("institution_id").annotate(u=Sum("uses"), f=Sum("failed"))
+    }
+    level_use: dict[str, int] = defaultdict(int)
+    for pk, r in inst_use.items():
+        if pk in insts:
+            level_use[insts[pk].level] += r["u"]
+    levels = [lv for lv in Level if lv != Level.AUTHORITY]
+    tables["use_by_level"] = Table(
+        "use_by_level",
+        _("Card uses by institution level"),
+        [_("Level"), _("Uses")],
+        [[str(lv.label), level_use.get(lv.value, 0)] for lv in levels],
+    )
+    holders_inst = {
+        r["institution_id"]: r["n"]
+        for r in holders.values("institution_id").annotate(n=Sum("cardholders"))
+    }
+    tables["use_by_institution"] = Table(
+        "use_by_institution",
+        _("Card uses by institution"),
+        [
+            _("Institution"),
+            _("Code"),
+            _("Level"),
+            _("Uses"),
+            _("Failed scans"),
+            _("Cardholders seen (sum of daily distinct)"),
+        ],
+        [
+            [
+                i.name,
+                i.code,
+                i.get_level_display(),
+                inst_use[pk]["u"],
+                inst_use[pk]["f"],
+                holders_inst.get(pk, 0),
+            ]
+            for pk, i in insts.items()
+            if pk in inst_use
+        ],
+    )
+    order = {pk: n for n, pk in enumerate(insts)}
+    tables["cardholders_by_institution_day"] = Table(
+        "cardholders_by_institution_day",
+        _("Distinct cardholders per institution per day"),
+        [_("Day"), _("Institution"), _("Code"), _("Distinct cardholders")],
+        [
+            [
+                r["day"].isoformat(),
+                insts[r["institution_id"]].name,
+                insts[r["institution_id"]].code,
+                r["cardholders"],
+            ]
+            for r in sorted(
+                (
+                    r
+                    for r in holders.values("day", "institution_id", "cardholders")
+                    if r["institution_id"] in insts
+                ),
+                key=lambda r: (r["day"], order[r["institution_id"]]),
+            )
+        ],
+    )
+
+    # Readiness and visit share
+    as_of = min(filters.end, today())
+    readiness_bars = _readiness(tables, insts, as_of)
+    share_bars = _visit_share(tables, insts, filters, scope)
+
+    return Report(
+        scope=scope,
+        filters=filters,
+        tables=tables,
+        issuance_series={str(c.label): [per_day[d][c] for d in span] for c in channels},
+        day_labels=[d.isoformat() for d in span],
+        care_steps=care_steps,
+        share_bars=share_bars,
+        readiness_bars=readiness_bars,
+        as_of=as_of,
+    )
+
+
+def accepting_institutions(
+    institutions: Iterable[int], as_of: datetime.date
+) -> tuple[set[int], set[int]]:
+    """(with an active terminal, with a successful verification in the READINESS_DAYS
+    days up to `as_of`) among `institutions`; accepting is in both."""
+    ids = list(institutions)
+    with_terminal = set(
+        Terminal.objects.filter(is_active=True, institution_id__in=ids).values_list(
+            "institution_id", flat=True
+        )
+    )
+    window = as_of - datetime.timedelta(READINESS_DAYS - 1)
+    verified = set(
+        DailyUsage.objects.filter(
+            day__gte=window, day__lte=as_of, uses__gt=0, institution_id__in=ids
+        ).values_list("institution_id", flat=True)
+    )
+    return with_terminal, verified
+
+
+def deadline_state(level: str, accepting: bool, as_of: datetime.date) -> str:
+    deadline = ACCEPTANCE_DEADLINES.get(level)
+    if accepting:
+        return str(_("accepting"))
+    if deadline is None:
+        return ""
+    if as_of > deadline:
+        return str(_("overdue"))
+    return str(_("due by %(day)s") % {"day": deadline.isoformat()})
+
+
+def _readiness(tables: dict[str, Table], insts: dict[int, Institution], as_of) -> list:
+    with_terminal, verified = accepting_institutions(insts, as_of)
+    accepting = with_terminal & verified
+    groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    by_level: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    waiting = []
+    for pk, i in insts.items():
+        g = groups[(i.city_code, i.level)]
+        g[0] += 1
+        g[1] += pk in with_terminal
+        g[2] += pk in verified
+        g[3] += pk in accepting
+        by_level[i.level][0] += 1
+        by_level[i.level][1] += pk in accepting
+        if pk not in accepting:
+            reasons = []
+            if pk not in with_terminal:
+                reasons.append(str(_("no active terminal")))
+            if pk not in verified:
+                reasons.append(
+                    str(_("no successful verification in %(n)d days") % {"n": READINESS_DAYS})
+                )
+            deadline = ACCEPTANCE_DEADLINES.get(i.level)
+            waiting.append(
+                [
+                    i.name,
+                    i.code,
+                    city_name(i.city_code),
+                    i.get_level_display(),
+                    "；".join(reasons),
+                    deadline.isoformat() if deadline else "",
+                    deadline_state(i.level, False, as_of),
+                ]
+            )
+    rows = []
+    for (city, level), (n, term, ver, acc) in sorted(groups.items()):
+        deadline = ACCEPTANCE_DEADLINES.get(level)
+        share = Share.of(acc, n)
+        state = ""
+        if deadline is not None:
+            if acc == n:
+                state = str(_("met"))
+            elif as_of > deadline:
+                state = str(_("overdue"))
+            else:
+                state = str(_("due by %(day)s") % {"day": deadline.isoformat()})
+        rows.append(
+            [city_name(city), Level(level).label, n, term, ver, acc, share, deadline or "", state]
+        )
+    tables["readiness"] = Table(
+        "readiness",
+        _("Acceptance readiness by 市州 and level (as of %(day)s)") % {"day": as_of.isoformat()},
+        [
+            _("市州"),
+            _("Level"),
+            _("Institutions"),
+            _("With an active terminal"),
+            _("Verified in the last 7 days"),
+            _("Accepting"),
+            _("Share accepting"),
+            _("Deadline"),
+            _("State"),
+        ],
+        rows,
+    )
+    tables["not_accepting"] = Table(
+        "not_accepting",
+        _("Institutions not yet accepting the card"),
+        [_("Institution"), _("Code"), _("市州"), _("Level"), _("Why"), _("Deadline"), _("State")],
+        waiting,
+    )
+    bars = []
+    for level in Level:
+        if level in by_level:
+            n, acc = by_level[level]
+            deadline = ACCEPTANCE_DEADLINES.get(level)
+            bars.append(
+                (str(level.label), Share.of(acc, n), deadline.isoformat() if deadline else "")
+            )
+    return bars
+
+
+def _visit_share(
+    tables: dict[str, Table], insts: dict[int, Institution], filters: Filters, scope
+) -> list[tuple[str, Share]]:
+    in_range = {
+        "day__gte": filters.start,
+        "day__lte": filters.end,
+        "institution_id__in": list(insts),
+    }
+    reported = {
+        (r["institution_id"], r["day"]): r["visits"]
+        for r in VisitTotal.objects.filter(**in_range).values("institution_id", "day", "visits")
+    }
+    ehc = {
+        (r["institution_id"], r["day"]): r["cardholders"]
+        for r in DailyCardholders.objects.filter(**in_range).values(
+            "institution_id", "day", "cardholders"
+        )
+    }
+    # per institution: [visits, ehc visits] over valid days, days reported, problem days
+    per_inst: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    problems = []
+    for (pk, day), visits in sorted(reported.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        seen = ehc.get((pk, day), 0)
+        acc = per_inst[pk]
+        acc[2] += 1
+        if seen > visits:
+            # More card visits than visits: one of the figures is wrong. The day is
+            # left out of every share rather than shown as more than 100 %.
+            acc[3] += 1
+            i = insts[pk]
+            problems.append([day.isoformat(), i.name, i.code, visits, seen])
+            continue
+        acc[0] += visits
+        acc[1] += seen
+    n_days = len(days(filters.start, min(filters.end, today()))) if filters.start <= today() else 0
+    rows, below = [], []
+    by_city: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_level: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for pk, i in insts.items():
+        visits, seen, reported_days, problem_days = per_inst.get(pk, [0, 0, 0, 0])
+        target = VISIT_SHARE_TARGET if i.level in TARGET_LEVELS else None
+        note = str(_("data problem")) if problem_days and not visits else ""
+        share = (
+            Share.of(seen, visits, note) if reported_days else Share(None, str(_("not reported")))
+        )
+        if reported_days - problem_days > 0 and visits == 0:
+            share = Share(None, str(_("no visits")))
+        state = ""
+        if target is not None:
+            if share.value is None:
+                state = share.note
+            elif share.value >= target:
+                state = str(_("on target"))
+            else:
+                state = str(_("below target"))
+                below.append(
+                    [
+                        i.name,
+                        i.code,
+                        city_name(i.city_code),
+                        i.get_level_display(),
+                        share,
+                        visits,
+                        seen,
+                    ]
+                )
+        if reported_days - problem_days > 0:
+            by_level[i.level][0] += visits
+            by_level[i.level][1] += seen
+            if target is not None:
+                by_city[i.city_code][0] += visits
+                by_city[i.city_code][1] += seen
+        rows.append(
+            [
+                i.name,
+                i.code,
+                city_name(i.city_code),
+                i.get_level_display(),
+                visits,
+                seen,
+                share,
+                f"{int(target * 100)}%" if target is not None else "",
+                state,
+                f"{reported_days}/{n_days}",
+                problem_days,
+            ]
+        )
+    target_label = f"{int(VISIT_SHARE_TARGET * 100)}%"
+    tables["visit_share_by_institution"] = Table(
+        "visit_share_by_institution",
+        _("Visit share by institution"),
+        [
+            _("Institution"),
+            _("Code"),
+            _("市州"),
+            _("Level"),
+            _("Reported visits"),
+            _("Card visits"),
+            _("Share"),
+            _("Target"),
+            _("State"),
+            _("Days reported"),
+            _("Days with a data problem"),
+        ],
+        rows,
+    )
+    city_rows = []
+    for city in sorted({i.city_code for i in insts.values()}):
+        visits, seen = by_city.get(city, [0, 0])
+        share = Share.of(seen, visits)
+        city_rows.append([city_name(city), visits, seen, share, target_label, _state(share)])
+    tables["visit_share_by_city"] = Table(
+        "visit_share_by_city",
+        _("Visit share at secondary and tertiary hospitals by 市州"),
+        [_("市州"), _("Reported visits"), _("Card visits"), _("Share"), _("Target"), _("State")],
+        city_rows,
+    )
+    level_rows = []
+    for level in Level:
+        if level == Level.AUTHORITY:
+            continue
+        visits, seen = by_level.get(level, [0, 0])
+        share = Share.of(seen, visits)
+        target = level in TARGET_LEVELS
+        level_rows.append(
+            [
+                str(level.label),
+                visits,
+                seen,
+                share,
+                target_label if target else "",
+                _state(share) if target else "",
+            ]
+        )
+    tables["visit_share_by_level"] = Table(
+        "visit_share_by_level",
+        _("Visit share by level"),
+        [_("Level"), _("Reported visits"), _("Card visits"), _("Share"), _("Target"), _("State")],
+        level_rows,
+    )
+    below.sort(key=lambda r: r[4].value)
+    tables["below_target"] = Table(
+        "below_target",
+        _("Secondary and tertiary hospitals below the %(target)s target")
+        % {"target": target_label},
+        [
+            _("Institution"),
+            _("Code"),
+            _("市州"),
+            _("Level"),
+            _("Share"),
+            _("Reported visits"),
+            _("Card visits"),
+        ],
+        below,
+    )
+    tables["visit_data_problems"] = Table(
+        "visit_data_problems",
+        _("Days with more card visits than reported visits (data problems)"),
+        [_("Day"), _("Institution"), _("Code"), _("Reported visits"), _("Card visits")],
+        problems,
+    )
+    if scope.kind == "province" and not filters.institution:
+        return [(row[0], row[3]) for row in city_rows]
+    return [(row[0], row[6]) for row in rows if insts and row[7]][:30]
+
+
+def _state(share: Share) -> str:
+    if share.value is None:
+        return share.note
+    return str(_("on target")) if share.value >= VISIT_SHARE_TARGET else str(_("below target"))
+
+
+TABLE_KEYS = (
+    "issuance_by_day",
+    "issuance_by_city",
+    "issuance_by_institution",
+    "card_status",
+    "use_by_day",
+    "use_by_care_step",
+    "use_by_terminal_type",
+    "use_by_level",
+    "use_by_institution",
+    "cardholders_by_institution_day",
+    "readiness",
+    "not_accepting",
+    "visit_share_by_institution",
+    "visit_share_by_city",
+    "visit_share_by_level",
+    "below_target",
+    "visit_data_problems",
+)
