@@ -28,3 +28,8 @@ class HealthcardAdminSite(OTPAdminSite):
     site_header = _("Hunan electronic health card platform")
     site_title = _("Electronic health card administration")
     index_title = _("Administration")
+
+    def get_urls(self):
+        from healthcard.admin.statistics import statistics_urls
+
+        return statistics_urls(self) + super().get_urls()

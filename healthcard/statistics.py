@@ -15,6 +15,7 @@ secondary-and-above public hospitals are made with the card.
 import csv
 import datetime
 import io
+import re
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
@@ -263,7 +264,7 @@ def check_visit_input(day: Any, visits: Any) -> tuple[datetime.date, int]:
             _("Days before %(day)s are not accepted.") % {"day": FIRST_DAY.isoformat()},
             field="date",
         )
-    if isinstance(visits, str) and visits.strip().isdigit():
+    if isinstance(visits, str) and re.fullmatch(r"[+-]?\d{1,12}", visits.strip()):
         visits = int(visits.strip())
     if isinstance(visits, bool) or not isinstance(visits, int):
         raise StatisticsError("invalid", _("Give the visits as a whole number."), field="visits")
@@ -346,6 +347,14 @@ class CsvRow:
     status: str  # 'created', 'updated', 'unchanged' or 'error'
     error: str = ""
 
+    @property
+    def status_label(self) -> str:
+        return {
+            "created": _("new"),
+            "updated": _("changed"),
+            "unchanged": _("unchanged"),
+        }.get(self.status, self.error)
+
 
 @dataclass
 class CsvImport:
@@ -354,6 +363,22 @@ class CsvImport:
 
     def count(self, status: str) -> int:
         return sum(1 for row in self.rows if row.status == status)
+
+    @property
+    def created(self) -> int:
+        return self.count("created")
+
+    @property
+    def updated(self) -> int:
+        return self.count("updated")
+
+    @property
+    def unchanged(self) -> int:
+        return self.count("unchanged")
+
+    @property
+    def errors(self) -> int:
+        return self.count("error")
 
 
 CSV_COLUMNS = ("institution", "date", "visits")
@@ -623,14 +648,21 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
     cities = sorted({i.city_code for i in insts.values()})
     tables["issuance_by_city"] = Table(
         "issuance_by_city",
-        _("Cards issued by 市州"),
-        [_("市州"), *channel_cols, _("Total"), _("Replaced")],
+        _("Cards issued by city/prefecture"),
+        [_("City/prefecture"), *channel_cols, _("Total"), _("Replaced")],
         [[city_name(c), *issuance_cells(by_city[c])] for c in cities],
     )
     tables["issuance_by_institution"] = Table(
         "issuance_by_institution",
         _("Cards issued by institution"),
-        [_("Institution"), _("Code"), _("市州"), *channel_cols, _("Total"), _("Replaced")],
+        [
+            _("Institution"),
+            _("Code"),
+            _("City/prefecture"),
+            *channel_cols,
+            _("Total"),
+            _("Replaced"),
+        ],
         [
             [i.name, i.code, city_name(i.city_code), *issuance_cells(by_inst[pk])]
             for pk, i in insts.items()
@@ -867,9 +899,10 @@ def _readiness(tables: dict[str, Table], insts: dict[int, Institution], as_of) -
         )
     tables["readiness"] = Table(
         "readiness",
-        _("Acceptance readiness by 市州 and level (as of %(day)s)") % {"day": as_of.isoformat()},
+        _("Acceptance readiness by city/prefecture and level (as of %(day)s)")
+        % {"day": as_of.isoformat()},
         [
-            _("市州"),
+            _("City/prefecture"),
             _("Level"),
             _("Institutions"),
             _("With an active terminal"),
@@ -884,7 +917,15 @@ def _readiness(tables: dict[str, Table], insts: dict[int, Institution], as_of) -
     tables["not_accepting"] = Table(
         "not_accepting",
         _("Institutions not yet accepting the card"),
-        [_("Institution"), _("Code"), _("市州"), _("Level"), _("Why"), _("Deadline"), _("State")],
+        [
+            _("Institution"),
+            _("Code"),
+            _("City/prefecture"),
+            _("Level"),
+            _("Why"),
+            _("Deadline"),
+            _("State"),
+        ],
         waiting,
     )
     bars = []
@@ -992,7 +1033,7 @@ def _visit_share(
         [
             _("Institution"),
             _("Code"),
-            _("市州"),
+            _("City/prefecture"),
             _("Level"),
             _("Reported visits"),
             _("Card visits"),
@@ -1011,8 +1052,15 @@ def _visit_share(
         city_rows.append([city_name(city), visits, seen, share, target_label, _state(share)])
     tables["visit_share_by_city"] = Table(
         "visit_share_by_city",
-        _("Visit share at secondary and tertiary hospitals by 市州"),
-        [_("市州"), _("Reported visits"), _("Card visits"), _("Share"), _("Target"), _("State")],
+        _("Visit share at secondary and tertiary hospitals by city/prefecture"),
+        [
+            _("City/prefecture"),
+            _("Reported visits"),
+            _("Card visits"),
+            _("Share"),
+            _("Target"),
+            _("State"),
+        ],
         city_rows,
     )
     level_rows = []
@@ -1046,7 +1094,7 @@ def _visit_share(
         [
             _("Institution"),
             _("Code"),
-            _("市州"),
+            _("City/prefecture"),
             _("Level"),
             _("Share"),
             _("Reported visits"),
