@@ -8,13 +8,8 @@ from django.contrib.auth import get_user_model
 
 from healthcard.models import AuditRecord, Role, VisitTotal
 from healthcard.roles import assign_role
-from tests.test_statistics import (  # noqa: F401 - fixtures
-    NOW,
-    city_authority,
-    clinic,
-    secondary,
-    world,
-)
+from tests.statistics_world import *  # noqa: F403 - the fixtures
+from tests.statistics_world import NOW
 
 PAGE = "/admin/statistics/"
 RANGE = {"start": "2026-06-01", "end": "2026-06-10"}
@@ -52,7 +47,7 @@ def test_province_admin_sees_the_province_with_charts_and_tables(province_admin,
     assert "export=below_target" in html
 
 
-def test_city_authority_sees_its_city_only(city_authority, signed_in):  # noqa: F811
+def test_city_authority_sees_its_city_only(city_authority, signed_in):
     page = signed_in(admin_of(city_authority)).get(PAGE, RANGE)
     assert page.status_code == 200
     html = page.content.decode()
