@@ -54,7 +54,8 @@ def line_chart(
     left, right, top, plot_h = 56, 16, 56, 200
     height = top + plot_h + 48
     plot_w = WIDTH - left - right
-    top_value = _nice_max(max((max(v, default=0) for v in series.values()), default=0))
+    # At least 4, so that the five grid lines fall on whole numbers.
+    top_value = max(4, _nice_max(max((max(v, default=0) for v in series.values()), default=0)))
     n = len(x_labels)
     body: list[str] = []
     for i, label in enumerate(series):
@@ -108,7 +109,7 @@ def bar_chart(
 ) -> SafeString:
     """Horizontal bars, one per item, with an optional vertical target line (the
     visit-share target, readiness's 100 %). A bar without a value shows its note."""
-    left, right, top, row = 170, 150, 40, 26
+    left, right, top, row = 170, 200, 40, 26
     height = top + max(len(bars), 1) * row + (30 if target is not None else 12)
     plot_w = WIDTH - left - right
     top_value = maximum or _nice_max(max((b.value or 0 for b in bars), default=0))

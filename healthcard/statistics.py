@@ -73,6 +73,8 @@ ACCEPTANCE_DEADLINES: dict[str, datetime.date] = {
 READINESS_DAYS = 7
 #: The longest date range one page or export covers.
 MAX_RANGE_DAYS = 366
+#: A page shows at most this many rows of a table; its CSV export has every row.
+PAGE_ROWS = 200
 #: Days before this are not accepted as visit totals (the plan started in 2019).
 FIRST_DAY = datetime.date(2019, 1, 1)
 
@@ -533,6 +535,20 @@ class Table:
     columns: list[str]
     rows: list[list[Any]]
 
+    @property
+    def page_rows(self) -> list[list[Any]]:
+        """The rows a page shows: the first PAGE_ROWS (the CSV export has them all)."""
+        return self.rows[:PAGE_ROWS]
+
+    @property
+    def page_cells(self) -> list[list[tuple[Any, bool]]]:
+        """page_rows with each cell paired with whether it is a number (right-aligned)."""
+        return [[(v, isinstance(v, int | Decimal | Share)) for v in row] for row in self.page_rows]
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.rows) > PAGE_ROWS
+
     def csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out)
@@ -895,7 +911,17 @@ def _readiness(tables: dict[str, Table], insts: dict[int, Institution], as_of) -
             else:
                 state = str(_("due by %(day)s") % {"day": deadline.isoformat()})
         rows.append(
-            [city_name(city), Level(level).label, n, term, ver, acc, share, deadline or "", state]
+            [
+                city_name(city),
+                Level(level).label,
+                n,
+                term,
+                ver,
+                acc,
+                share,
+                deadline.isoformat() if deadline else "",
+                state,
+            ]
         )
     tables["readiness"] = Table(
         "readiness",

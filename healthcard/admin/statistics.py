@@ -104,7 +104,9 @@ def _charts(report: statistics.Report) -> dict:
         charts.Bar(
             label,
             float(s.value) if s.value is not None else None,
-            f"{s} · {_('deadline')} {deadline}" if deadline else str(s),
+            _("%(share)s · deadline %(day)s") % {"share": s, "day": deadline}
+            if deadline
+            else str(s),
             s.note,
         )
         for label, s, deadline in report.readiness_bars
