@@ -94,6 +94,7 @@ CITY_NAMES = {
     "431200": "怀化市",
     "431300": "娄底市",
     "433100": "湘西土家族苗族自治州",
+    "430000": "省本级",  # the provincial authority and institutions directly under it
 }
 PROVINCE_CITY_CODE = "430000"
 
@@ -596,7 +597,9 @@ class Report:
 
 
 def _institutions(scope: StatisticsScope, filters: Filters) -> dict[int, Institution]:
-    qs = Institution.objects.filter(scope.q()).exclude(level=Level.AUTHORITY)
+    """The institutions in scope and filters, health authorities included (a card can
+    be issued in an authority's name, e.g. online by the provincial platform)."""
+    qs = Institution.objects.filter(scope.q())
     if filters.city:
         qs = qs.filter(city_code=filters.city)
     if filters.level:
@@ -651,6 +654,8 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
         by_inst[row["institution_id"]]["replaced"] += row["r"]
     by_city: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for pk, counts in by_inst.items():
+        if pk not in insts:
+            continue
         for key, n in counts.items():
             by_city[insts[pk].city_code][key] += n
 
@@ -661,7 +666,10 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
             counts["replaced"],
         ]
 
-    cities = sorted({i.city_code for i in insts.values()})
+    # Every 市州 with a hospital or clinic, and any other (省本级) that issued cards.
+    cities = sorted(
+        {i.city_code for i in insts.values() if i.level != Level.AUTHORITY} | set(by_city)
+    )
     tables["issuance_by_city"] = Table(
         "issuance_by_city",
         _("Cards issued by city/prefecture"),
@@ -815,10 +823,11 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
         ],
     )
 
-    # Readiness and visit share
+    # Readiness and visit share: institutions that treat patients, and are open.
+    care = {pk: i for pk, i in insts.items() if i.level != Level.AUTHORITY and i.is_active}
     as_of = min(filters.end, today())
-    readiness_bars = _readiness(tables, insts, as_of)
-    share_bars = _visit_share(tables, insts, filters, scope)
+    readiness_bars = _readiness(tables, care, as_of)
+    share_bars = _visit_share(tables, care, filters, scope)
 
     return Report(
         scope=scope,

@@ -10,6 +10,7 @@ from healthcard import statistics
 from healthcard.errors import NotAllowed
 from healthcard.models import (
     AuditRecord,
+    Channel,
     DailyCardholders,
     DailyUsage,
     Level,
@@ -306,3 +307,16 @@ def test_a_range_longer_than_a_year_or_backwards_is_refused():
 def test_share_is_never_above_one_hundred_percent_by_construction():
     assert str(Share.of(3, 4)) == "75.0%"
     assert Share.of(0, 0).value is None
+
+
+def test_cards_issued_in_an_authoritys_name_count_but_the_authority_is_no_hospital(
+    world, province, make_card, time_machine
+):
+    time_machine.move_to(NOW, tick=False)
+    make_card(channel=Channel.ONLINE, institution=province)
+    statistics.rebuild(END, END)
+    report = province_report()
+    assert rows(report, "issuance_by_day")[-1] == ["2026-06-10", "1", "0", "0", "0", "1", "0"]
+    assert ["省本级", "1", "0", "0", "0", "1", "0"] in rows(report, "issuance_by_city")
+    assert province.code not in {r[1] for r in rows(report, "not_accepting")}
+    assert province.code not in {r[1] for r in rows(report, "visit_share_by_institution")}
