@@ -172,12 +172,11 @@ def generate(args) -> None:
            SELECT p.id, upper(md5('e' || p.id) || md5('f' || p.id)),
                   CASE WHEN p.id %% 50 = 0 THEN 'frozen' WHEN p.id %% 97 = 0 THEN 'cancelled'
                        ELSE 'active' END, '', 1, t, (1 + p.id %% 4)::text,
-                  i.ids[1 + (p.id * 7919) %% array_length(i.ids, 1)], t, t
-           FROM healthcard_person p,
+                  i.ids[1 + (p.id * 104729) %% array_length(i.ids, 1)], t, t
+           FROM (SELECT id, %s::timestamptz + floor(random() * 2678400) * interval '1 second' t
+                 FROM healthcard_person) p,
                 (SELECT array_agg(id ORDER BY id) ids FROM healthcard_institution
-                 WHERE level <> 'authority') i,
-                LATERAL (SELECT %s::timestamptz
-                                + (p.id * 7919 %% 2678400) * interval '1 second' t) ts""",
+                 WHERE level <> 'authority') i""",
         [month_start],
     )
     events_sql = """
@@ -186,30 +185,29 @@ def generate(args) -> None:
             code_kind, offline, fingerprint)
         SELECT gen_random_uuid(), t.id, t.institution_id,
                CASE WHEN g %% 33 = 0 THEN NULL ELSE c.first + (g * 104729) %% c.n END,
-               s, s, (ARRAY['010101','010101','010101','010102','010103','010104',
-                            '010105','010106','010107','000000'])[1 + floor(random() * 10)::int],
+               %s::timestamptz + floor(random() * %s) * interval '1 second', now(),
+               (ARRAY['010101','010101','010101','010102','010103','010104',
+                      '010105','010106','010107','000000'])[1 + floor(random() * 10)::int],
                '', t.kind, '0200', CASE WHEN g %% 33 = 0 THEN 'bad_signature' ELSE 'ok' END,
                'static', false, ''
         FROM generate_series(1::bigint, %s) g
         CROSS JOIN (SELECT min(id) first, count(*) n FROM healthcard_card) c
         JOIN (SELECT id, institution_id, kind, row_number() OVER (ORDER BY id) - 1 rn
               FROM healthcard_terminal) t ON t.rn = (g * 7919) %% %s
-        CROSS JOIN LATERAL (
-            SELECT %s::timestamptz + floor(random() * %s) * interval '1 second' s) x
     """
     n_terminals = len(terminals)
     timed(
         f"{args.events} usage events in October",
         sql,
         events_sql,
-        [args.events, n_terminals, month_start, 31 * 86400],
+        [month_start, 31 * 86400, args.events, n_terminals],
     )
     timed(
         "visit totals (institution x day)",
         sql,
         """INSERT INTO healthcard_visittotal (institution_id, day, visits, source, reported_by,
                updated_at)
-           SELECT i.id, d::date, 20 + (i.id * 31 + extract(day FROM d)::int * 17) % 180,
+           SELECT i.id, d::date, 80 + (i.id * 31 + extract(day FROM d)::int * 17) % 120,
                   'api', 'bench', now()
            FROM healthcard_institution i,
                 generate_series(timestamp '2026-10-01', timestamp '2026-10-31', '1 day') d
@@ -228,7 +226,7 @@ def generate(args) -> None:
             f"{args.day_events} usage events on {BIG_DAY}",
             sql,
             events_sql,
-            [args.day_events, n_terminals, f"{BIG_DAY} 00:00:00+08", 86400],
+            [f"{BIG_DAY} 00:00:00+08", 86400, args.day_events, n_terminals],
         )
     timed("ANALYZE", sql, "ANALYZE")
 
