@@ -257,14 +257,14 @@ def run(args) -> None:
         month_times.append(elapsed)
     print(
         f"  rows: {result.issuance_rows} issuance, {result.usage_rows} usage, "
-        f"{result.cardholder_rows} cardholders"
+        f"{result.institution_rows} institution-day"
     )
     day_times = []
     if day_events:
         for _ in range(args.repeat):
             result, elapsed = timed(f"rebuild {BIG_DAY}", statistics.rebuild, BIG_DAY, BIG_DAY)
             day_times.append(elapsed)
-        print(f"  rows: {result.usage_rows} usage, {result.cardholder_rows} cardholders")
+        print(f"  rows: {result.usage_rows} usage, {result.institution_rows} institution-day")
     print(f"roll-up rows in total: {DailyUsage.objects.count()} usage")
 
     user, _created = get_user_model().objects.get_or_create(username="bench-province")

@@ -18,9 +18,10 @@ import io
 import re
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -37,7 +38,7 @@ from healthcard.models import (
     CardStatus,
     CareStep,
     Channel,
-    DailyCardholders,
+    DailyInstitutionUse,
     DailyIssuance,
     DailyUsage,
     Institution,
@@ -129,7 +130,7 @@ class RebuildResult:
     end: datetime.date
     issuance_rows: int = 0
     usage_rows: int = 0
-    cardholder_rows: int = 0
+    institution_rows: int = 0
 
 
 def _lock_rollups() -> None:
@@ -151,7 +152,7 @@ def rebuild(start: datetime.date, end: datetime.date) -> RebuildResult:
     result = RebuildResult(start, end)
     with transaction.atomic():
         _lock_rollups()
-        for model in (DailyIssuance, DailyUsage, DailyCardholders):
+        for model in (DailyIssuance, DailyUsage, DailyInstitutionUse):
             model.objects.filter(day__gte=start, day__lte=end).delete()
         issuance = _issuance_rows(lo, hi)
         DailyIssuance.objects.bulk_create(issuance, batch_size=5000)
@@ -172,19 +173,26 @@ def rebuild(start: datetime.date, end: datetime.date) -> RebuildResult:
             )
         ]
         DailyUsage.objects.bulk_create(usage, batch_size=5000)
-        holders = [
-            DailyCardholders(
-                day=row["d"], institution_id=row["institution_id"], cardholders=row["n"]
+        ok = Q(result=UsageEvent.RESULT_OK)
+        per_institution = [
+            DailyInstitutionUse(
+                day=row["d"],
+                institution_id=row["institution_id"],
+                uses=row["uses"],
+                failed=row["failed"],
+                cardholders=row["n"],
             )
-            for row in by_day.filter(result=UsageEvent.RESULT_OK, card__isnull=False)
-            .values("d", "institution_id")
-            .annotate(n=Count("card_id", distinct=True))
+            for row in by_day.values("d", "institution_id").annotate(
+                uses=Count("id", filter=ok),
+                failed=Count("id", filter=~ok),
+                n=Count("card_id", distinct=True, filter=ok),
+            )
         ]
-        DailyCardholders.objects.bulk_create(holders, batch_size=5000)
-    result.issuance_rows, result.usage_rows, result.cardholder_rows = (
+        DailyInstitutionUse.objects.bulk_create(per_institution, batch_size=5000)
+    result.issuance_rows, result.usage_rows, result.institution_rows = (
         len(issuance),
         len(usage),
-        len(holders),
+        len(per_institution),
     )
     return result
 
@@ -527,14 +535,29 @@ class Filters:
         return cls(start=end - datetime.timedelta(n - 1), end=end)
 
 
-@dataclass
 class Table:
-    """One table of figures: the page shows it, CSV exports it, the command writes it."""
+    """One table of figures: the page shows it, CSV exports it, the command writes it.
 
-    key: str
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
+    A `detail` table (one row per institution and day: thousands for the province) is
+    only exported; the page links to its CSV. Its rows are computed on first use from
+    `compute`, so a page view never pays for them."""
+
+    def __init__(
+        self,
+        key: str,
+        title: str,
+        columns: list[str],
+        rows: list[list[Any]] | None = None,
+        *,
+        compute: Callable[[], list[list[Any]]] | None = None,
+    ):
+        self.key, self.title, self.columns = key, title, columns
+        self.detail = compute is not None
+        self._rows, self._compute = rows, compute
+
+    @cached_property
+    def rows(self) -> list[list[Any]]:
+        return self._rows if self._compute is None else self._compute()
 
     @property
     def page_rows(self) -> list[list[Any]]:
@@ -694,6 +717,29 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
         ],
     )
 
+    def issuance_detail() -> list[list[Any]]:
+        cells: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for day, pk, channel, issued, replaced in issuance.values_list(
+            "day", "institution_id", "channel", "issued", "replaced"
+        ):
+            if pk in insts:
+                cells[(day, pk)][channel] += issued
+                cells[(day, pk)]["replaced"] += replaced
+        order = {pk: n for n, pk in enumerate(insts)}
+        return [
+            [day.isoformat(), insts[pk].name, insts[pk].code, *issuance_cells(counts)]
+            for (day, pk), counts in sorted(
+                cells.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])
+            )
+        ]
+
+    tables["issuance_by_institution_day"] = Table(
+        "issuance_by_institution_day",
+        _("Cards issued per institution per day"),
+        [_("Day"), _("Institution"), _("Code"), *channel_cols, _("Total"), _("Replaced")],
+        compute=issuance_detail,
+    )
+
     # Card status (current totals, by issuing institution)
     statuses = list(CardStatus)
     status_counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -722,112 +768,19 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
     )
 
     # Use
-    usage = _in(DailyUsage.objects.filter(**in_range), insts, full)
-    holders = _in(DailyCardholders.objects.filter(**in_range), insts, full)
-    use_day = {r["day"]: r for r in usage.values("day").annotate(u=Sum("uses"), f=Sum("failed"))}
-    holders_day = {r["day"]: r["n"] for r in holders.values("day").annotate(n=Sum("cardholders"))}
-    tables["use_by_day"] = Table(
-        "use_by_day",
-        _("Card uses per day"),
-        [_("Day"), _("Uses"), _("Failed scans"), _("Distinct cardholders (sum over institutions)")],
-        [
-            [
-                d.isoformat(),
-                use_day.get(d, {}).get("u", 0),
-                use_day.get(d, {}).get("f", 0),
-                holders_day.get(d, 0),
-            ]
-            for d in span
-        ],
-    )
-    step_counts = {
-        r["care_step"]: r["n"] for r in usage.values("care_step").annotate(n=Sum("uses"))
-    }
-    care_steps = [(str(s.label), step_counts.get(s.value, 0)) for s in CareStep]
-    tables["use_by_care_step"] = Table(
-        "use_by_care_step",
-        _("Card uses by care step"),
-        [_("Care step"), _("Code"), _("Uses")],
-        [[str(s.label), s.value, step_counts.get(s.value, 0)] for s in CareStep],
-    )
-    kind_counts = {r["channel"]: r["n"] for r in usage.values("channel").annotate(n=Sum("uses"))}
-    tables["use_by_terminal_type"] = Table(
-        "use_by_terminal_type",
-        _("Card uses by terminal type"),
-        [_("Terminal type"), _("Code"), _("Uses")],
-        [[str(k.label), k.value, kind_counts.get(k.value, 0)] for k in TerminalKind],
-    )
-    inst_use = {
-        r["institution_id"]: r
-        for r in usage.values("institution_id").annotate(u=Sum("uses"), f=Sum("failed"))
-    }
-    level_use: dict[str, int] = defaultdict(int)
-    for pk, r in inst_use.items():
-        if pk in insts:
-            level_use[insts[pk].level] += r["u"]
-    levels = [lv for lv in Level if lv != Level.AUTHORITY]
-    tables["use_by_level"] = Table(
-        "use_by_level",
-        _("Card uses by institution level"),
-        [_("Level"), _("Uses")],
-        [[str(lv.label), level_use.get(lv.value, 0)] for lv in levels],
-    )
-    holders_inst = {
-        r["institution_id"]: r["n"]
-        for r in holders.values("institution_id").annotate(n=Sum("cardholders"))
-    }
-    tables["use_by_institution"] = Table(
-        "use_by_institution",
-        _("Card uses by institution"),
-        [
-            _("Institution"),
-            _("Code"),
-            _("Level"),
-            _("Uses"),
-            _("Failed scans"),
-            _("Cardholders seen (sum of daily distinct)"),
-        ],
-        [
-            [
-                i.name,
-                i.code,
-                i.get_level_display(),
-                inst_use[pk]["u"],
-                inst_use[pk]["f"],
-                holders_inst.get(pk, 0),
-            ]
-            for pk, i in insts.items()
-            if pk in inst_use
-        ],
-    )
-    order = {pk: n for n, pk in enumerate(insts)}
-    tables["cardholders_by_institution_day"] = Table(
-        "cardholders_by_institution_day",
-        _("Distinct cardholders per institution per day"),
-        [_("Day"), _("Institution"), _("Code"), _("Distinct cardholders")],
-        [
-            [
-                r["day"].isoformat(),
-                insts[r["institution_id"]].name,
-                insts[r["institution_id"]].code,
-                r["cardholders"],
-            ]
-            for r in sorted(
-                (
-                    r
-                    for r in holders.values("day", "institution_id", "cardholders")
-                    if r["institution_id"] in insts
-                ),
-                key=lambda r: (r["day"], order[r["institution_id"]]),
-            )
-        ],
-    )
-
+    inst_day = [
+        r
+        for r in _in(DailyInstitutionUse.objects.filter(**in_range), insts, full).values_list(
+            "day", "institution_id", "uses", "failed", "cardholders"
+        )
+        if r[1] in insts
+    ]
+    care_steps = _use_tables(tables, insts, inst_day, full, filters, span)
     # Readiness and visit share: institutions that treat patients, and are open.
     care = {pk: i for pk, i in insts.items() if i.level != Level.AUTHORITY and i.is_active}
     as_of = min(filters.end, today())
     readiness_bars = _readiness(tables, care, as_of)
-    share_bars = _visit_share(tables, care, filters, scope)
+    share_bars = _visit_share(tables, care, inst_day, filters, scope)
 
     return Report(
         scope=scope,
@@ -840,6 +793,121 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
         readiness_bars=readiness_bars,
         as_of=as_of,
     )
+
+
+def _use_tables(
+    tables: dict[str, Table],
+    insts: dict[int, Institution],
+    inst_day: list[tuple],
+    full: bool,
+    filters: Filters,
+    span: list[datetime.date],
+) -> list[tuple[str, int]]:
+    """Uses per day, and by institution, level, care step and terminal type (each also
+    per day), and distinct cardholders per institution per day. Two aggregations over
+    DailyUsage (care step, terminal type); the rest comes from the institution-day rows."""
+    by_day: dict[datetime.date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_inst: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    level_day: dict[tuple, int] = defaultdict(int)
+    for day, pk, uses, failed, holders in inst_day:
+        for acc in (by_day[day], by_inst[pk]):
+            acc[0] += uses
+            acc[1] += failed
+            acc[2] += holders
+        level_day[(day, insts[pk].level)] += uses
+    tables["use_by_day"] = Table(
+        "use_by_day",
+        _("Card uses per day"),
+        [_("Day"), _("Uses"), _("Failed scans"), _("Distinct cardholders (sum over institutions)")],
+        [[d.isoformat(), *by_day[d]] if d in by_day else [d.isoformat(), 0, 0, 0] for d in span],
+    )
+    usage = _in(
+        DailyUsage.objects.filter(day__gte=filters.start, day__lte=filters.end), insts, full
+    )
+
+    def pivot(key: str, title: str, label: str, choices: list) -> tuple[dict, Table]:
+        """Totals per choice over the range, and the per-day table (a column each)."""
+        cells: dict[tuple, int] = defaultdict(int)
+        totals: dict[str, int] = defaultdict(int)
+        for row in usage.values("day", key).annotate(n=Sum("uses")):
+            cells[(row["day"], row[key])] += row["n"]
+            totals[row[key]] += row["n"]
+        per_day = Table(
+            f"use_by_day_and_{key.replace('channel', 'terminal_type')}",
+            title,
+            [_("Day"), *(str(c.label) for c in choices)],
+            [[d.isoformat(), *(cells[(d, c.value)] for c in choices)] for d in span],
+        )
+        return totals, per_day
+
+    steps, tables["use_by_day_and_care_step"] = pivot(
+        "care_step", _("Card uses per day by care step"), _("Care step"), list(CareStep)
+    )
+    tables["use_by_care_step"] = Table(
+        "use_by_care_step",
+        _("Card uses by care step"),
+        [_("Care step"), _("Code"), _("Uses")],
+        [[str(c.label), c.value, steps.get(c.value, 0)] for c in CareStep],
+    )
+    kinds, tables["use_by_day_and_terminal_type"] = pivot(
+        "channel", _("Card uses per day by terminal type"), _("Terminal type"), list(TerminalKind)
+    )
+    tables["use_by_terminal_type"] = Table(
+        "use_by_terminal_type",
+        _("Card uses by terminal type"),
+        [_("Terminal type"), _("Code"), _("Uses")],
+        [[str(k.label), k.value, kinds.get(k.value, 0)] for k in TerminalKind],
+    )
+    levels = [lv for lv in Level if lv != Level.AUTHORITY]
+    tables["use_by_level"] = Table(
+        "use_by_level",
+        _("Card uses by institution level"),
+        [_("Level"), _("Uses")],
+        [[str(lv.label), sum(level_day[(d, lv.value)] for d in span)] for lv in levels],
+    )
+    tables["use_by_day_and_level"] = Table(
+        "use_by_day_and_level",
+        _("Card uses per day by institution level"),
+        [_("Day"), *(str(lv.label) for lv in levels)],
+        [[d.isoformat(), *(level_day[(d, lv.value)] for lv in levels)] for d in span],
+    )
+    tables["use_by_institution"] = Table(
+        "use_by_institution",
+        _("Card uses by institution"),
+        [
+            _("Institution"),
+            _("Code"),
+            _("Level"),
+            _("Uses"),
+            _("Failed scans"),
+            _("Cardholders seen (sum of daily distinct)"),
+        ],
+        [
+            [i.name, i.code, i.get_level_display(), *by_inst[pk]]
+            for pk, i in insts.items()
+            if pk in by_inst
+        ],
+    )
+    order = {pk: n for n, pk in enumerate(insts)}
+    tables["use_by_institution_day"] = Table(
+        "use_by_institution_day",
+        _("Card uses and distinct cardholders per institution per day"),
+        [
+            _("Day"),
+            _("Institution"),
+            _("Code"),
+            _("Uses"),
+            _("Failed scans"),
+            _("Distinct cardholders"),
+        ],
+        compute=lambda: [
+            [day.isoformat(), insts[pk].name, insts[pk].code, uses, failed, holders]
+            for day, pk, uses, failed, holders in sorted(
+                inst_day, key=lambda r: (r[0], order[r[1]])
+            )
+        ],
+    )
+    return [(str(c.label), steps.get(c.value, 0)) for c in CareStep]
 
 
 def accepting_institutions(
@@ -855,7 +923,7 @@ def accepting_institutions(
     )
     window = as_of - datetime.timedelta(READINESS_DAYS - 1)
     verified = set(
-        DailyUsage.objects.filter(
+        DailyInstitutionUse.objects.filter(
             day__gte=window, day__lte=as_of, uses__gt=0, institution_id__in=ids
         ).values_list("institution_id", flat=True)
     )
@@ -975,7 +1043,11 @@ def _readiness(tables: dict[str, Table], insts: dict[int, Institution], as_of) -
 
 
 def _visit_share(
-    tables: dict[str, Table], insts: dict[int, Institution], filters: Filters, scope
+    tables: dict[str, Table],
+    insts: dict[int, Institution],
+    inst_day: list[tuple],
+    filters: Filters,
+    scope,
 ) -> list[tuple[str, Share]]:
     in_range = {
         "day__gte": filters.start,
@@ -986,12 +1058,7 @@ def _visit_share(
         (r["institution_id"], r["day"]): r["visits"]
         for r in VisitTotal.objects.filter(**in_range).values("institution_id", "day", "visits")
     }
-    ehc = {
-        (r["institution_id"], r["day"]): r["cardholders"]
-        for r in DailyCardholders.objects.filter(**in_range).values(
-            "institution_id", "day", "cardholders"
-        )
-    }
+    ehc = {(pk, day): holders for day, pk, _u, _f, holders in inst_day if pk in insts}
     # per institution: [visits, ehc visits] over valid days, days reported, problem days
     per_inst: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     problems = []
@@ -1158,13 +1225,17 @@ TABLE_KEYS = (
     "issuance_by_day",
     "issuance_by_city",
     "issuance_by_institution",
+    "issuance_by_institution_day",
     "card_status",
     "use_by_day",
     "use_by_care_step",
     "use_by_terminal_type",
     "use_by_level",
     "use_by_institution",
-    "cardholders_by_institution_day",
+    "use_by_day_and_care_step",
+    "use_by_day_and_terminal_type",
+    "use_by_day_and_level",
+    "use_by_institution_day",
     "readiness",
     "not_accepting",
     "visit_share_by_institution",

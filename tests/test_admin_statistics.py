@@ -210,3 +210,17 @@ def test_page_is_chinese_by_default(province_admin, signed_in, settings):
     assert "挂号" in html  # care step labels in the chart and table
     assert datetime.date(2026, 6, 1).isoformat() in html
     assert NOW.year == 2026
+
+
+def test_the_page_offers_every_table_and_shows_detail_tables_as_csv_only(province_admin, signed_in):
+    from healthcard.admin.statistics import SECTIONS
+    from healthcard.statistics import TABLE_KEYS
+
+    assert sorted(key for _h, _c, keys in SECTIONS for key in keys) == sorted(TABLE_KEYS)
+    page = signed_in(province_admin).get(PAGE, RANGE)
+    html = page.content.decode()
+    assert set(page.context["report"].tables) == set(TABLE_KEYS)
+    for key in TABLE_KEYS:
+        assert f"export={key}" in html
+    assert 'id="t-use_by_institution_day"' not in html
+    assert 'id="t-use_by_day"' in html

@@ -11,7 +11,7 @@ from healthcard.errors import NotAllowed
 from healthcard.models import (
     AuditRecord,
     Channel,
-    DailyCardholders,
+    DailyInstitutionUse,
     DailyUsage,
     Level,
     Role,
@@ -105,12 +105,36 @@ def test_uses_by_care_step_terminal_type_level_and_institution(world):
     ]
 
 
-def test_distinct_cardholders_per_institution_per_day(world):
-    assert rows(province_report(), "cardholders_by_institution_day") == [
-        ["2026-06-01", "湘雅医院", "430100000001", "1"],
-        ["2026-06-02", "湘雅医院", "430100000001", "2"],
-        ["2026-06-09", "长沙市第三医院", "430100000002", "2"],
-        ["2026-06-09", "湘潭市中心医院", "430300000001", "1"],
+def test_uses_and_distinct_cardholders_per_institution_per_day(world):
+    assert rows(province_report(), "use_by_institution_day") == [
+        ["2026-06-01", "湘雅医院", "430100000001", "1", "0", "1"],
+        ["2026-06-02", "湘雅医院", "430100000001", "3", "1", "2"],
+        ["2026-06-09", "长沙市第三医院", "430100000002", "3", "0", "2"],
+        ["2026-06-09", "湘潭市中心医院", "430300000001", "1", "0", "1"],
+    ]
+
+
+def test_uses_per_day_by_care_step_terminal_type_and_level(world):
+    report = province_report()
+    steps = rows(report, "use_by_day_and_care_step")
+    assert steps[0] == ["2026-06-01", "1", "0", "0", "0", "0", "0", "0", "0"]
+    assert steps[1] == ["2026-06-02", "1", "1", "0", "0", "1", "0", "0", "0"]
+    assert steps[8] == ["2026-06-09", "3", "0", "1", "0", "0", "0", "0", "0"]
+    kinds = rows(report, "use_by_day_and_terminal_type")
+    assert kinds[1] == ["2026-06-02", "3", "0", "0", "0", "0"]
+    assert kinds[8] == ["2026-06-09", "0", "3", "1", "0", "0"]
+    levels = rows(report, "use_by_day_and_level")
+    assert levels[8] == ["2026-06-09", "1", "3", "0", "0", "0", "0"]
+    assert len(levels) == 10
+
+
+def test_cards_issued_per_institution_per_day(world):
+    assert rows(province_report(), "issuance_by_institution_day") == [
+        ["2026-06-01", "湘雅医院", "430100000001", "0", "0", "1", "0", "1", "0"],
+        ["2026-06-02", "湘雅医院", "430100000001", "1", "0", "0", "0", "1", "0"],
+        ["2026-06-02", "湘潭市中心医院", "430300000001", "0", "0", "0", "1", "1", "0"],
+        ["2026-06-03", "长沙市第三医院", "430100000002", "0", "1", "0", "0", "1", "0"],
+        ["2026-06-05", "湘雅医院", "430100000001", "0", "0", "0", "0", "0", "1"],
     ]
 
 
@@ -252,9 +276,9 @@ def test_a_city_scope_never_reads_another_city(world):
 
 
 def test_rebuild_is_idempotent_and_replaces_old_rows(world, hospital):
-    before = (DailyUsage.objects.count(), DailyCardholders.objects.count())
+    before = (DailyUsage.objects.count(), DailyInstitutionUse.objects.count())
     statistics.rebuild(START, END)
-    assert (DailyUsage.objects.count(), DailyCardholders.objects.count()) == before
+    assert (DailyUsage.objects.count(), DailyInstitutionUse.objects.count()) == before
     UsageEvent.objects.filter(institution=hospital, scanned_at__date__gte=START).delete()
     statistics.rebuild(START, END)
     assert not DailyUsage.objects.filter(institution=hospital).exists()

@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from healthcard import tasks
-from healthcard.models import DailyCardholders, DailyUsage
+from healthcard import statistics, tasks
+from healthcard.models import DailyInstitutionUse, DailyUsage
 from tests.statistics_world import *  # noqa: F403 - the fixtures
 from tests.statistics_world import NOW, scan
 
@@ -21,12 +21,12 @@ def run(*args) -> str:
 @pytest.mark.usefixtures("world")
 def test_rebuild_command_rebuilds_a_range_in_chunks():
     DailyUsage.objects.all().delete()
-    DailyCardholders.objects.all().delete()
+    DailyInstitutionUse.objects.all().delete()
     out = run("rebuild_statistics", "--from", "2026-06-01", "--to", "2026-06-10", "--chunk", "5")
     assert out.splitlines()[0].startswith("2026-06-01..2026-06-05: ")
     assert out.splitlines()[1].startswith("2026-06-06..2026-06-10: ")
     assert DailyUsage.objects.filter(day="2026-06-02").count() == 3
-    assert DailyCardholders.objects.count() == 4
+    assert DailyInstitutionUse.objects.count() == 4
 
 
 @pytest.mark.usefixtures("world")
@@ -36,7 +36,7 @@ def test_statistics_command_writes_the_pages_tables():
     assert "2026-06-02,3,1,2" in out
     out = run("statistics", "--from", "2026-06-01", "--to", "2026-06-10")
     assert "湘雅医院,430100000001,长沙市,Tertiary hospital,5,3,60.0%,80%,below target,2/10,0" in out
-    assert out.count("\n# ") == 16  # 17 tables
+    assert out.count("\n# ") == len(statistics.TABLE_KEYS) - 1
 
 
 @pytest.mark.usefixtures("world")
@@ -53,10 +53,10 @@ def test_statistics_command_writes_one_file_per_table(tmp_path):
         str(tmp_path),
     )
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 17
+    assert len(files) == len(statistics.TABLE_KEYS)
     text = (tmp_path / "use_by_institution-2026-06-01-2026-06-10.csv").read_text("utf-8-sig")
     assert text.splitlines()[1:] == ["长沙市第三医院,430100000002,Secondary hospital,3,0,2"]
-    assert len(out.splitlines()) == 17
+    assert len(out.splitlines()) == len(statistics.TABLE_KEYS)
 
 
 @pytest.mark.parametrize(

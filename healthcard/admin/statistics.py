@@ -150,7 +150,16 @@ def _charts(report: statistics.Report) -> dict:
 # Sections of the page: (heading, chart, tables beside or below it).
 SECTIONS = (
     (gettext_lazy("Issuance"), "issuance", ("issuance_by_day",)),
-    (None, None, ("issuance_by_city", "issuance_by_institution", "card_status")),
+    (
+        None,
+        None,
+        (
+            "issuance_by_city",
+            "issuance_by_institution",
+            "card_status",
+            "issuance_by_institution_day",
+        ),
+    ),
     (gettext_lazy("Use"), "care_steps", ("use_by_care_step",)),
     (
         None,
@@ -160,7 +169,10 @@ SECTIONS = (
             "use_by_terminal_type",
             "use_by_level",
             "use_by_institution",
-            "cardholders_by_institution_day",
+            "use_by_day_and_care_step",
+            "use_by_day_and_terminal_type",
+            "use_by_day_and_level",
+            "use_by_institution_day",
         ),
     ),
     (gettext_lazy("Visit share"), "share", ("visit_share_by_city",)),

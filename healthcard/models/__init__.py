@@ -7,7 +7,7 @@ from .institutions import Institution, Level, Role, StaffProfile
 from .keys import Key, KeyPurpose, KeyState
 from .people import Guardianship, Person, Relation
 from .revocations import RevocationCounter, RevocationEntry, RevocationKind
-from .statistics import DailyCardholders, DailyIssuance, DailyUsage, VisitTotal
+from .statistics import DailyInstitutionUse, DailyIssuance, DailyUsage, VisitTotal
 from .terminals import (
     CardLink,
     CareStep,
@@ -27,7 +27,7 @@ __all__ = [
     "CardStatus",
     "CareStep",
     "Channel",
-    "DailyCardholders",
+    "DailyInstitutionUse",
     "DailyIssuance",
     "DailyUsage",
     "FeeType",

@@ -63,25 +63,30 @@ class DailyUsage(models.Model):
         return f"{self.day} {self.care_step} {self.uses}"
 
 
-class DailyCardholders(models.Model):
-    """Distinct cards verified on one day (CST) at one institution: the day's
-    electronic-health-card visits, the numerator of the visit share."""
+class DailyInstitutionUse(models.Model):
+    """Scans at one institution on one day (CST): `uses` verified, `failed` refused,
+    and `cardholders`, the distinct cards verified: the day's electronic-health-card
+    visits, the numerator of the visit share."""
 
     day = models.DateField(_("day"))
     institution = models.ForeignKey(
         "healthcard.Institution", on_delete=models.CASCADE, related_name="+"
     )
+    uses = models.PositiveIntegerField(_("uses"), default=0)
+    failed = models.PositiveIntegerField(_("failed scans"), default=0)
     cardholders = models.PositiveIntegerField(_("distinct cardholders"), default=0)
 
     class Meta:
-        verbose_name = _("daily cardholders")
-        verbose_name_plural = _("daily cardholders")
+        verbose_name = _("daily use at an institution")
+        verbose_name_plural = _("daily use at institutions")
         constraints = [
-            models.UniqueConstraint(fields=["day", "institution"], name="unique_daily_cardholders")
+            models.UniqueConstraint(
+                fields=["day", "institution"], name="unique_daily_institution_use"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.cardholders}"
+        return f"{self.day} {self.uses} {self.cardholders}"
 
 
 class VisitTotal(models.Model):

@@ -33,8 +33,9 @@ class Command(BaseCommand):
             last = min(end, day + datetime.timedelta(chunk - 1))
             began = time.perf_counter()
             result = statistics.rebuild(day, last)
+            took = time.perf_counter() - began
             self.stdout.write(
                 f"{day}..{last}: {result.issuance_rows} issuance, {result.usage_rows} usage, "
-                f"{result.cardholder_rows} cardholder rows in {time.perf_counter() - began:.1f} s"
+                f"{result.institution_rows} institution-day rows in {took:.1f} s"
             )
             day = last + datetime.timedelta(1)
