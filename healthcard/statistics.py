@@ -158,43 +158,45 @@ def rebuild(start: datetime.date, end: datetime.date) -> RebuildResult:
         DailyIssuance.objects.bulk_create(issuance, batch_size=5000)
         events = UsageEvent.objects.filter(scanned_at__gte=lo, scanned_at__lt=hi).order_by()
         by_day = events.annotate(d=TruncDate("scanned_at", tzinfo=CHINA))
-        usage = [
-            DailyUsage(
-                day=row["d"],
-                institution_id=row["institution_id"],
-                care_step=row["care_step"],
-                channel=row["channel"],
-                uses=row["uses"],
-                failed=row["failed"],
-            )
-            for row in by_day.values("d", "institution_id", "care_step", "channel").annotate(
-                uses=Count("id", filter=Q(result=UsageEvent.RESULT_OK)),
-                failed=Count("id", filter=~Q(result=UsageEvent.RESULT_OK)),
-            )
-        ]
-        DailyUsage.objects.bulk_create(usage, batch_size=5000)
         ok = Q(result=UsageEvent.RESULT_OK)
-        per_institution = [
-            DailyInstitutionUse(
-                day=row["d"],
-                institution_id=row["institution_id"],
-                uses=row["uses"],
-                failed=row["failed"],
-                cardholders=row["n"],
-            )
-            for row in by_day.values("d", "institution_id").annotate(
+        usage = _insert_select(
+            DailyUsage,
+            by_day.values("d", "institution_id", "care_step", "channel").annotate(
+                uses=Count("id", filter=ok), failed=Count("id", filter=~ok)
+            ),
+        )
+        per_institution = _insert_select(
+            DailyInstitutionUse,
+            by_day.values("d", "institution_id").annotate(
                 uses=Count("id", filter=ok),
                 failed=Count("id", filter=~ok),
-                n=Count("card_id", distinct=True, filter=ok),
-            )
-        ]
-        DailyInstitutionUse.objects.bulk_create(per_institution, batch_size=5000)
+                cardholders=Count("card_id", distinct=True, filter=ok),
+            ),
+        )
     result.issuance_rows, result.usage_rows, result.institution_rows = (
         len(issuance),
-        len(usage),
-        len(per_institution),
+        usage,
+        per_institution,
     )
     return result
+
+
+def _insert_select(model, aggregate) -> int:
+    """INSERT INTO `model`'s table the rows of `aggregate` (a values().annotate() query
+    whose names are the model's columns, `d` being `day`) inside the database: the
+    ORM writes the SELECT for either backend, and no row travels to Python. Returns the
+    number of rows inserted."""
+    select, params = aggregate.query.sql_with_params()
+    names = [n for n in aggregate.query.values_select] + list(aggregate.query.annotation_select)
+    columns = ["day" if n == "d" else model._meta.get_field(n).column for n in names]
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(map(connection.ops.quote_name, columns))}) "  # noqa: S608 - names from the model
+            f"SELECT {', '.join(map(connection.ops.quote_name, names))} FROM ({select}) agg",
+            params,
+        )
+        return cursor.rowcount
 
 
 def _issuance_rows(lo: datetime.datetime, hi: datetime.datetime) -> list[DailyIssuance]:
@@ -825,23 +827,29 @@ def _use_tables(
         DailyUsage.objects.filter(day__gte=filters.start, day__lte=filters.end), insts, full
     )
 
-    def pivot(key: str, title: str, label: str, choices: list) -> tuple[dict, Table]:
-        """Totals per choice over the range, and the per-day table (a column each)."""
-        cells: dict[tuple, int] = defaultdict(int)
-        totals: dict[str, int] = defaultdict(int)
-        for row in usage.values("day", key).annotate(n=Sum("uses")):
-            cells[(row["day"], row[key])] += row["n"]
-            totals[row[key]] += row["n"]
-        per_day = Table(
-            f"use_by_day_and_{key.replace('channel', 'terminal_type')}",
+    # One pass over DailyUsage gives both breakdowns, per day and in total.
+    step_day: dict[tuple, int] = defaultdict(int)
+    kind_day: dict[tuple, int] = defaultdict(int)
+    steps: dict[str, int] = defaultdict(int)
+    kinds: dict[str, int] = defaultdict(int)
+    for day, step, kind, n in usage.values_list("day", "care_step", "channel").annotate(
+        n=Sum("uses")
+    ):
+        step_day[(day, step)] += n
+        kind_day[(day, kind)] += n
+        steps[step] += n
+        kinds[kind] += n
+
+    def pivot(key: str, title: str, cells: dict, choices: list) -> Table:
+        return Table(
+            key,
             title,
             [_("Day"), *(str(c.label) for c in choices)],
             [[d.isoformat(), *(cells[(d, c.value)] for c in choices)] for d in span],
         )
-        return totals, per_day
 
-    steps, tables["use_by_day_and_care_step"] = pivot(
-        "care_step", _("Card uses per day by care step"), _("Care step"), list(CareStep)
+    tables["use_by_day_and_care_step"] = pivot(
+        "use_by_day_and_care_step", _("Card uses per day by care step"), step_day, list(CareStep)
     )
     tables["use_by_care_step"] = Table(
         "use_by_care_step",
@@ -849,8 +857,11 @@ def _use_tables(
         [_("Care step"), _("Code"), _("Uses")],
         [[str(c.label), c.value, steps.get(c.value, 0)] for c in CareStep],
     )
-    kinds, tables["use_by_day_and_terminal_type"] = pivot(
-        "channel", _("Card uses per day by terminal type"), _("Terminal type"), list(TerminalKind)
+    tables["use_by_day_and_terminal_type"] = pivot(
+        "use_by_day_and_terminal_type",
+        _("Card uses per day by terminal type"),
+        kind_day,
+        list(TerminalKind),
     )
     tables["use_by_terminal_type"] = Table(
         "use_by_terminal_type",

@@ -224,3 +224,11 @@ def test_the_page_offers_every_table_and_shows_detail_tables_as_csv_only(provinc
         assert f"export={key}" in html
     assert 'id="t-use_by_institution_day"' not in html
     assert 'id="t-use_by_day"' in html
+
+
+def test_names_in_tables_and_charts_are_escaped(province_admin, signed_in, hospital):
+    hospital.name = "<i>湘雅</i>"
+    hospital.save()
+    html = signed_in(province_admin).get(PAGE, RANGE).content.decode()
+    assert "<i>湘雅</i>" not in html
+    assert "&lt;i&gt;湘雅&lt;/i&gt;" in html

@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -191,6 +193,22 @@ SECTIONS = (
 )
 
 
+def table_body(table: statistics.Table) -> SafeString:
+    """The <tbody> rows of a table, escaped: built here rather than in template loops,
+    which cost a third of a second for the province's institution tables."""
+    rows = []
+    for row in table.page_cells:
+        head, *rest = row
+        cells = "".join(
+            format_html('<td class="num">{}</td>', value)
+            if number
+            else format_html("<td>{}</td>", "" if value is None else value)
+            for value, number in rest
+        )
+        rows.append(format_html('<tr><th scope="row">{}</th>{}</tr>', head[0], mark_safe(cells)))  # noqa: S308 - cells escaped above
+    return mark_safe("\n".join(rows))  # noqa: S308 - every row built by format_html
+
+
 def statistics_page(site):
     def view(request):
         scope = _scope(request)
@@ -208,7 +226,13 @@ def statistics_page(site):
             {
                 "heading": heading,
                 "chart": chart_svgs[chart] if chart else None,
-                "tables": [report.tables[key] for key in keys],
+                "tables": [
+                    {
+                        "table": report.tables[key],
+                        "body": "" if report.tables[key].detail else table_body(report.tables[key]),
+                    }
+                    for key in keys
+                ],
             }
             for heading, chart, keys in SECTIONS
         ]
