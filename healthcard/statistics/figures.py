@@ -1,39 +1,20 @@
-"""Adoption statistics: the daily roll-ups, the visit totals institutions report, and
-every figure the admin page, its CSV exports and `manage.py statistics` show.
-
-Figures come only from the roll-up tables (healthcard.models.statistics), cards and
-terminals, never from scanning usage events: `rebuild()` is the one place that reads
-usage events, for a range of days, and the Celery beat task (healthcard.tasks) keeps
-recent days current. Days are China Standard Time days.
-
-The targets come from the province's plan (湘卫函〔2019〕159号): tertiary public
-institutions accept the card by the end of July 2019, secondary, primary-care and
-public-health institutions by the end of 2019, and at least 80 % of visits at
-secondary-and-above public hospitals are made with the card.
-"""
+"""Every figure of the statistics page, its CSV exports and `manage.py statistics`,
+computed from the roll-ups."""
 
 import csv
 import datetime
 import io
-import re
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.db.models import Count, Sum
 from django.utils.translation import gettext as _
 
-from healthcard import audit
-from healthcard.errors import DomainError, NotAllowed
 from healthcard.models import (
-    AuditRecord,
     Card,
     CardStatus,
     CareStep,
@@ -43,478 +24,25 @@ from healthcard.models import (
     DailyUsage,
     Institution,
     Level,
-    Role,
     Terminal,
     TerminalKind,
-    UsageEvent,
     VisitTotal,
 )
-from healthcard.models.statistics import MAX_DAILY_VISITS
-from healthcard.usage import MAX_OFFLINE_AGE
-
-# A named zone, not a fixed offset: PostgreSQL reads a bare "CST" as US Central time.
-# China has kept UTC+8 without daylight saving since 1991.
-CHINA = zoneinfo.ZoneInfo("Asia/Shanghai")
-
-#: Share of visits at secondary-and-above hospitals to be made with the card.
-VISIT_SHARE_TARGET = Decimal("0.80")
-#: The levels the visit-share target applies to (二级, 三级).
-TARGET_LEVELS = (Level.TERTIARY, Level.SECONDARY)
-#: The day by which each level must accept the card (实施方案 四(二)2).
-ACCEPTANCE_DEADLINES: dict[str, datetime.date] = {
-    Level.TERTIARY: datetime.date(2019, 7, 31),
-    Level.SECONDARY: datetime.date(2019, 12, 31),
-    Level.PRIMARY_HOSPITAL: datetime.date(2019, 12, 31),
-    Level.COMMUNITY: datetime.date(2019, 12, 31),
-    Level.VILLAGE: datetime.date(2019, 12, 31),
-    Level.PUBLIC_HEALTH: datetime.date(2019, 12, 31),
-}
-#: An institution is accepting when it has an active terminal and a successful
-#: verification within this many days (the last day included).
-READINESS_DAYS = 7
-#: The longest date range one page or export covers.
-MAX_RANGE_DAYS = 366
-#: A page shows at most this many rows of a table; its CSV export has every row.
-PAGE_ROWS = 200
-#: Days before this are not accepted as visit totals (the plan started in 2019).
-FIRST_DAY = datetime.date(2019, 1, 1)
-
-#: Hunan's 市州 (GB/T 2260); an institution's city_code is one of these.
-CITY_NAMES = {
-    "430100": "长沙市",
-    "430200": "株洲市",
-    "430300": "湘潭市",
-    "430400": "衡阳市",
-    "430500": "邵阳市",
-    "430600": "岳阳市",
-    "430700": "常德市",
-    "430800": "张家界市",
-    "430900": "益阳市",
-    "431000": "郴州市",
-    "431100": "永州市",
-    "431200": "怀化市",
-    "431300": "娄底市",
-    "433100": "湘西土家族苗族自治州",
-    "430000": "省本级",  # the provincial authority and institutions directly under it
-}
-PROVINCE_CITY_CODE = "430000"
+from healthcard.statistics.common import (
+    ACCEPTANCE_DEADLINES,
+    MAX_RANGE_DAYS,
+    PAGE_ROWS,
+    READINESS_DAYS,
+    TARGET_LEVELS,
+    VISIT_SHARE_TARGET,
+    StatisticsError,
+    city_name,
+    days,
+    today,
+)
+from healthcard.statistics.scope import StatisticsScope
 
 
-class StatisticsError(DomainError):
-    """Refused statistics input (a bad range, a bad visit total)."""
-
-    http_status = 400
-
-
-def city_name(code: str) -> str:
-    return CITY_NAMES.get(code, code)
-
-
-def today() -> datetime.date:
-    return timezone.now().astimezone(CHINA).date()
-
-
-def day_start(day: datetime.date) -> datetime.datetime:
-    """Midnight China Standard Time at the start of `day`."""
-    return datetime.datetime.combine(day, datetime.time(), tzinfo=CHINA)
-
-
-def days(start: datetime.date, end: datetime.date) -> list[datetime.date]:
-    return [start + datetime.timedelta(n) for n in range((end - start).days + 1)]
-
-
-# --- Roll-ups -------------------------------------------------------------------------
-@dataclass
-class RebuildResult:
-    start: datetime.date
-    end: datetime.date
-    issuance_rows: int = 0
-    usage_rows: int = 0
-    institution_rows: int = 0
-
-
-def _lock_rollups() -> None:
-    """Two rebuilds of overlapping days (the beat task and an operator's command) must
-    not interleave their delete and insert: the second waits for the first. SQLite
-    serialises writers anyway."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x45484353])  # "EHCS"
-
-
-def rebuild(start: datetime.date, end: datetime.date) -> RebuildResult:
-    """Recompute every roll-up row of the days start..end (inclusive, CST) from cards,
-    `card.replace` audit records and usage events, in one transaction: readers see the
-    old figures or the new ones, never a mix. Idempotent."""
-    if end < start:
-        raise StatisticsError("bad_range", _("The end date is before the start date."))
-    lo, hi = day_start(start), day_start(end + datetime.timedelta(1))
-    result = RebuildResult(start, end)
-    with transaction.atomic():
-        _lock_rollups()
-        for model in (DailyIssuance, DailyUsage, DailyInstitutionUse):
-            model.objects.filter(day__gte=start, day__lte=end).delete()
-        issuance = _issuance_rows(lo, hi)
-        DailyIssuance.objects.bulk_create(issuance, batch_size=5000)
-        events = UsageEvent.objects.filter(scanned_at__gte=lo, scanned_at__lt=hi).order_by()
-        by_day = events.annotate(d=TruncDate("scanned_at", tzinfo=CHINA))
-        ok = Q(result=UsageEvent.RESULT_OK)
-        usage = _insert_select(
-            DailyUsage,
-            by_day.values("d", "institution_id", "care_step", "channel").annotate(
-                uses=Count("id", filter=ok), failed=Count("id", filter=~ok)
-            ),
-        )
-        per_institution = _insert_select(
-            DailyInstitutionUse,
-            by_day.values("d", "institution_id").annotate(
-                uses=Count("id", filter=ok),
-                failed=Count("id", filter=~ok),
-                cardholders=Count("card_id", distinct=True, filter=ok),
-            ),
-        )
-    result.issuance_rows, result.usage_rows, result.institution_rows = (
-        len(issuance),
-        usage,
-        per_institution,
-    )
-    return result
-
-
-def _insert_select(model, aggregate) -> int:
-    """INSERT INTO `model`'s table the rows of `aggregate` (a values().annotate() query
-    whose names are the model's columns, `d` being `day`) inside the database: the
-    ORM writes the SELECT for either backend, and no row travels to Python. Returns the
-    number of rows inserted."""
-    select, params = aggregate.query.sql_with_params()
-    names = [n for n in aggregate.query.values_select] + list(aggregate.query.annotation_select)
-    columns = ["day" if n == "d" else model._meta.get_field(n).column for n in names]
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(map(connection.ops.quote_name, columns))}) "  # noqa: S608 - names from the model
-            f"SELECT {', '.join(map(connection.ops.quote_name, names))} FROM ({select}) agg",
-            params,
-        )
-        return cursor.rowcount
-
-
-def _issuance_rows(lo: datetime.datetime, hi: datetime.datetime) -> list[DailyIssuance]:
-    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    issued = (
-        Card.objects.filter(issued_at__gte=lo, issued_at__lt=hi)
-        .order_by()
-        .annotate(d=TruncDate("issued_at", tzinfo=CHINA))
-        .values("d", "institution_id", "channel")
-        .annotate(n=Count("id"))
-    )
-    for row in issued:
-        counts[(row["d"], row["institution_id"], row["channel"])][0] = row["n"]
-    # A replacement is a `card.replace` audit record (there is one per replacement; the
-    # card itself keeps only its latest). Few a day, so they are matched in Python.
-    replaced = list(
-        AuditRecord.objects.filter(action="card.replace", at__gte=lo, at__lt=hi)
-        .order_by()
-        .values_list("at", "object_id")
-    )
-    card_ids = {int(oid) for _at, oid in replaced if oid.isdigit()}
-    owners = {
-        pk: (inst, channel)
-        for pk, inst, channel in Card.objects.filter(pk__in=card_ids).values_list(
-            "pk", "institution_id", "channel"
-        )
-    }
-    for at, oid in replaced:
-        owner = owners.get(int(oid)) if oid.isdigit() else None
-        if owner is not None:
-            counts[(at.astimezone(CHINA).date(), *owner)][1] += 1
-    return [
-        DailyIssuance(day=d, institution_id=inst, channel=ch, issued=n[0], replaced=n[1])
-        for (d, inst, ch), n in counts.items()
-    ]
-
-
-def refresh_recent() -> RebuildResult:
-    """Today and yesterday (CST): what the beat task runs every few minutes. Yesterday
-    is included so that scans reported just after midnight still land on their day."""
-    now = today()
-    return rebuild(now - datetime.timedelta(1), now)
-
-
-def rebuild_late() -> RebuildResult:
-    """Every day an offline upload can still change (usage.MAX_OFFLINE_AGE): the
-    nightly beat task, so late batches are counted on the day they were scanned."""
-    now = today()
-    return rebuild(now - datetime.timedelta(MAX_OFFLINE_AGE.days), now)
-
-
-# --- Visit totals ---------------------------------------------------------------------
-@dataclass
-class VisitReport:
-    total: VisitTotal
-    status: str  # 'created', 'updated' or 'unchanged'
-    previous: int | None
-
-
-def check_visit_input(day: Any, visits: Any) -> tuple[datetime.date, int]:
-    """The one validation of a reported day and visit count, for the API and the CSV
-    upload alike. Refuses (StatisticsError with a field) a day in the future (CST) or
-    before FIRST_DAY, and a count that is not a whole number 0..MAX_DAILY_VISITS."""
-    if isinstance(day, str):
-        try:
-            day = datetime.date.fromisoformat(day.strip())
-        except ValueError:
-            raise StatisticsError(
-                "invalid", _("Give the day as YYYY-MM-DD."), field="date"
-            ) from None
-    if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
-        raise StatisticsError("invalid", _("Give the day as YYYY-MM-DD."), field="date")
-    if day > today():
-        raise StatisticsError("invalid", _("The day is in the future."), field="date")
-    if day < FIRST_DAY:
-        raise StatisticsError(
-            "invalid",
-            _("Days before %(day)s are not accepted.") % {"day": FIRST_DAY.isoformat()},
-            field="date",
-        )
-    if isinstance(visits, str) and re.fullmatch(r"[+-]?\d{1,12}", visits.strip()):
-        visits = int(visits.strip())
-    if isinstance(visits, bool) or not isinstance(visits, int):
-        raise StatisticsError("invalid", _("Give the visits as a whole number."), field="visits")
-    if visits < 0 or visits > MAX_DAILY_VISITS:
-        raise StatisticsError(
-            "invalid",
-            _("The visits must be between 0 and %(max)d.") % {"max": MAX_DAILY_VISITS},
-            field="visits",
-        )
-    return day, visits
-
-
-def report_visits(
-    institution: Institution,
-    day: Any,
-    visits: Any,
-    *,
-    by: Any,
-    source: str,
-    ip: str | None = None,
-) -> VisitReport:
-    """Record `institution`'s total outpatient visits for `day` (CST). Idempotent per
-    institution and day: a repeat with the same number changes nothing; another number
-    replaces the old one (the later report stands). Every report that creates or
-    changes a figure writes a `visits.report` audit record with the old and new value.
-    Refuses bad input (StatisticsError, see check_visit_input) and an actor who may
-    not report for the institution (NotAllowed)."""
-    day, visits = check_visit_input(day, visits)
-    if not may_report_for(by, institution):
-        raise NotAllowed("institution_mismatch")
-    with transaction.atomic():
-        total = VisitTotal.objects.select_for_update().filter(institution=institution, day=day)
-        total = total.first()
-        previous = total.visits if total is not None else None
-        if previous == visits:
-            return VisitReport(total, "unchanged", previous)
-        if total is None:
-            total = VisitTotal(institution=institution, day=day)
-        total.visits, total.source = visits, source
-        total.reported_by = audit.actor_label(by)
-        try:
-            with transaction.atomic():
-                total.save()
-        except IntegrityError:
-            if previous is not None:
-                raise
-            # A concurrent first report of the same day won: this one comes later.
-            return report_visits(institution, day, visits, by=by, source=source, ip=ip)
-        audit.record(
-            "visits.report",
-            actor=by,
-            obj=total,
-            institution=institution,
-            ip=ip,
-            day=day.isoformat(),
-            old=previous,
-            new=visits,
-            source=source,
-        )
-    return VisitReport(total, "created" if previous is None else "updated", previous)
-
-
-def may_report_for(actor: Any, institution: Institution) -> bool:
-    """A terminal reports for its own institution; staff for the institutions their
-    statistics scope covers; the system (None) for any."""
-    if actor is None:
-        return True
-    if isinstance(actor, Terminal):
-        return actor.institution_id == institution.pk
-    scope = scope_for(actor)
-    return scope is not None and scope.covers(institution)
-
-
-@dataclass
-class CsvRow:
-    line: int
-    institution: str
-    day: str
-    visits: str
-    status: str  # 'created', 'updated', 'unchanged' or 'error'
-    error: str = ""
-
-    @property
-    def status_label(self) -> str:
-        return {
-            "created": _("new"),
-            "updated": _("changed"),
-            "unchanged": _("unchanged"),
-        }.get(self.status, self.error)
-
-
-@dataclass
-class CsvImport:
-    rows: list[CsvRow] = field(default_factory=list)
-    error: str = ""  # a problem with the file as a whole (nothing imported)
-
-    def count(self, status: str) -> int:
-        return sum(1 for row in self.rows if row.status == status)
-
-    @property
-    def created(self) -> int:
-        return self.count("created")
-
-    @property
-    def updated(self) -> int:
-        return self.count("updated")
-
-    @property
-    def unchanged(self) -> int:
-        return self.count("unchanged")
-
-    @property
-    def errors(self) -> int:
-        return self.count("error")
-
-
-CSV_COLUMNS = ("institution", "date", "visits")
-MAX_CSV_BYTES = 2 * 1024 * 1024
-
-
-def _decode_csv(data: bytes) -> str:
-    """UTF-8 (with or without BOM) or GB18030, what Chinese spreadsheet programs
-    save; anything else (UTF-16, binary) is refused rather than guessed at."""
-    if b"\x00" in data:
-        raise StatisticsError("encoding", _("The file is not UTF-8 or GB18030 text."))
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise StatisticsError("encoding", _("The file is not UTF-8 or GB18030 text."))
-
-
-def import_visit_csv(data: bytes, *, by: Any, ip: str | None = None) -> CsvImport:
-    """Import visit totals from CSV with the header `institution,date,visits` (code,
-    YYYY-MM-DD, number). Each row is reported on its own through report_visits, so a
-    bad row never blocks the others; the result holds one line per row. A second row
-    for the same institution and day in the same file is an error (which one would
-    stand?), and so is an institution the user may not report for."""
-    report = CsvImport()
-    if len(data) > MAX_CSV_BYTES:
-        report.error = _("The file is larger than 2 MB.")
-        return report
-    try:
-        text = _decode_csv(data)
-    except StatisticsError as exc:
-        report.error = str(exc.message)
-        return report
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
-    if tuple(header[:3]) != CSV_COLUMNS:
-        report.error = _("The first line must be: %(header)s") % {"header": ",".join(CSV_COLUMNS)}
-        return report
-    institutions = {i.code: i for i in Institution.objects.all()}
-    seen: dict[tuple[str, str], int] = {}
-    for values in reader:
-        line = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        code, day, visits = [*(v.strip() for v in values[:3]), "", "", ""][:3]
-        row = CsvRow(line, code, day, visits, "error")
-        report.rows.append(row)
-        institution = institutions.get(code)
-        if institution is None:
-            row.error = _("Unknown institution code.")
-            continue
-        if (code, day) in seen:
-            row.error = _("Same institution and day as line %(line)d.") % {"line": seen[code, day]}
-            continue
-        seen[code, day] = line
-        try:
-            outcome = report_visits(institution, day, visits, by=by, source="csv", ip=ip)
-        except NotAllowed:
-            row.error = _("You may not report visits for this institution.")
-        except StatisticsError as exc:
-            row.error = str(exc.message)
-        else:
-            row.status = outcome.status
-    return report
-
-
-# --- Who sees what --------------------------------------------------------------------
-@dataclass(frozen=True)
-class StatisticsScope:
-    """What a user's statistics cover: the province, one 市州, or one institution."""
-
-    kind: str  # 'province', 'city' or 'institution'
-    city_code: str = ""
-    institution: Institution | None = None
-
-    @property
-    def label(self) -> str:
-        if self.kind == "province":
-            return _("Hunan province")
-        if self.kind == "city":
-            return city_name(self.city_code)
-        return self.institution.name
-
-    def q(self, prefix: str = "") -> Q:
-        if self.kind == "city":
-            return Q(**{f"{prefix}city_code": self.city_code})
-        if self.kind == "institution":
-            return Q(**{f"{prefix}pk": self.institution.pk})
-        return Q()
-
-    def covers(self, institution: Institution) -> bool:
-        if self.kind == "city":
-            return institution.city_code == self.city_code
-        if self.kind == "institution":
-            return institution.pk == self.institution.pk
-        return True
-
-
-def scope_for(user: Any) -> StatisticsScope | None:
-    """Province administrators (and superusers) see the province; administrators of a
-    市州 health authority their 市州 (of the provincial authority, the province);
-    institution administrators their institution; everyone else nothing (None)."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    if user.is_superuser:
-        return StatisticsScope("province")
-    profile = getattr(user, "staff_profile", None)
-    if profile is None:
-        return None
-    if profile.role == Role.PROVINCE_ADMIN:
-        return StatisticsScope("province")
-    if profile.role != Role.INSTITUTION_ADMIN:
-        return None
-    institution = profile.institution
-    if institution.level == Level.AUTHORITY:
-        if institution.city_code == PROVINCE_CITY_CODE:
-            return StatisticsScope("province")
-        return StatisticsScope("city", city_code=institution.city_code)
-    return StatisticsScope("institution", institution=institution)
-
-
-# --- Figures --------------------------------------------------------------------------
 @dataclass
 class Filters:
     start: datetime.date
@@ -649,7 +177,45 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
     in_range = {"day__gte": filters.start, "day__lte": filters.end}
     tables: dict[str, Table] = {}
 
-    # Issuance
+    issuance_series = _issuance_tables(tables, insts, full, in_range, span)
+    _status_table(tables, insts, full)
+    # Use
+    inst_day = [
+        r
+        for r in _in(DailyInstitutionUse.objects.filter(**in_range), insts, full).values_list(
+            "day", "institution_id", "uses", "failed", "cardholders"
+        )
+        if r[1] in insts
+    ]
+    care_steps = _use_tables(tables, insts, inst_day, full, filters, span)
+    # Readiness and visit share: institutions that treat patients, and are open.
+    care = {pk: i for pk, i in insts.items() if i.level != Level.AUTHORITY and i.is_active}
+    as_of = min(filters.end, today())
+    readiness_bars = _readiness(tables, care, as_of)
+    share_bars = _visit_share(tables, care, inst_day, filters, scope)
+
+    return Report(
+        scope=scope,
+        filters=filters,
+        tables=tables,
+        issuance_series=issuance_series,
+        day_labels=[d.isoformat() for d in span],
+        care_steps=care_steps,
+        share_bars=share_bars,
+        readiness_bars=readiness_bars,
+        as_of=as_of,
+    )
+
+
+def _issuance_tables(
+    tables: dict[str, Table],
+    insts: dict[int, Institution],
+    full: bool,
+    in_range: dict,
+    span: list[datetime.date],
+) -> dict[str, list[int]]:
+    """Cards issued and replaced per day by channel, by 市州, by institution, and per
+    institution per day (a detail table). Returns the per-day series by channel."""
     issuance = _in(DailyIssuance.objects.filter(**in_range), insts, full)
     channels = list(Channel)
     per_day: dict[datetime.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -742,7 +308,11 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
         compute=issuance_detail,
     )
 
-    # Card status (current totals, by issuing institution)
+    return {str(c.label): [per_day[d][c] for d in span] for c in channels}
+
+
+def _status_table(tables: dict[str, Table], insts: dict[int, Institution], full: bool) -> None:
+    """Cards by current status, per issuing institution, with a total row."""
     statuses = list(CardStatus)
     status_counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in (
@@ -767,33 +337,6 @@ def report(scope: StatisticsScope, filters: Filters) -> Report:
         _("Cards by status (now)"),
         [_("Institution"), _("Code"), *(str(s.label) for s in statuses)],
         [[_("Total"), "", *(totals[s] for s in statuses)], *status_rows],
-    )
-
-    # Use
-    inst_day = [
-        r
-        for r in _in(DailyInstitutionUse.objects.filter(**in_range), insts, full).values_list(
-            "day", "institution_id", "uses", "failed", "cardholders"
-        )
-        if r[1] in insts
-    ]
-    care_steps = _use_tables(tables, insts, inst_day, full, filters, span)
-    # Readiness and visit share: institutions that treat patients, and are open.
-    care = {pk: i for pk, i in insts.items() if i.level != Level.AUTHORITY and i.is_active}
-    as_of = min(filters.end, today())
-    readiness_bars = _readiness(tables, care, as_of)
-    share_bars = _visit_share(tables, care, inst_day, filters, scope)
-
-    return Report(
-        scope=scope,
-        filters=filters,
-        tables=tables,
-        issuance_series={str(c.label): [per_day[d][c] for d in span] for c in channels},
-        day_labels=[d.isoformat() for d in span],
-        care_steps=care_steps,
-        share_bars=share_bars,
-        readiness_bars=readiness_bars,
-        as_of=as_of,
     )
 
 
