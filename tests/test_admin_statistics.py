@@ -232,3 +232,22 @@ def test_names_in_tables_and_charts_are_escaped(province_admin, signed_in, hospi
     html = signed_in(province_admin).get(PAGE, RANGE).content.decode()
     assert "<i>湘雅</i>" not in html
     assert "&lt;i&gt;湘雅&lt;/i&gt;" in html
+
+
+def test_institution_admin_uploads_their_own_visit_totals(institution_admin, signed_in, hospital):
+    client = signed_in(institution_admin)
+    assert client.get(UPLOAD).status_code == 200
+    response = upload(client, "institution,date,visits\r\n430100000001,2026-06-08,12\r\n")
+    assert response.context["result"].created == 1
+    assert VisitTotal.objects.get(institution=hospital, day="2026-06-08").visits == 12
+
+
+def test_csv_upload_refuses_a_file_over_two_megabytes(province_admin, signed_in):
+    from healthcard.statistics import MAX_CSV_BYTES
+
+    big = b"institution,date,visits\n" + b"430100000001,2026-06-08,1\n" * (MAX_CSV_BYTES // 26 + 1)
+    response = upload(signed_in(province_admin), big)
+    assert response.context["result"].error == "The file is larger than 2 MB."
+    assert not VisitTotal.objects.filter(
+        institution__code="430100000001", day="2026-06-08"
+    ).exists()
