@@ -344,3 +344,20 @@ def test_cards_issued_in_an_authoritys_name_count_but_the_authority_is_no_hospit
     assert ["省本级", "1", "0", "0", "0", "1", "0"] in rows(report, "issuance_by_city")
     assert province.code not in {r[1] for r in rows(report, "not_accepting")}
     assert province.code not in {r[1] for r in rows(report, "visit_share_by_institution")}
+
+
+def test_deleting_an_institution_deletes_its_rollups(world, secondary):
+    """The roll-ups have no database foreign key (faster rebuilds); the ORM cascades."""
+    from healthcard.models import Card, DailyIssuance, Terminal
+
+    pk = secondary.pk
+    assert DailyUsage.objects.filter(institution_id=pk).exists()
+    assert DailyIssuance.objects.filter(institution_id=pk).exists()
+    UsageEvent.objects.filter(institution=secondary).delete()
+    Terminal.objects.filter(institution=secondary).delete()
+    Card.objects.filter(institution=secondary).update(institution=world["a"].institution)
+    secondary.delete()
+    assert not DailyUsage.objects.filter(institution_id=pk).exists()
+    assert not DailyInstitutionUse.objects.filter(institution_id=pk).exists()
+    assert not DailyIssuance.objects.filter(institution_id=pk).exists()
+    assert not VisitTotal.objects.filter(institution_id=pk).exists()

@@ -38,6 +38,9 @@ def _lock_rollups() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x45484353])  # "EHCS"
+            # The month's grouping keeps its hash tables in memory instead of spilling
+            # to disk (for this transaction only).
+            cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
 def rebuild(start: datetime.date, end: datetime.date) -> RebuildResult:
