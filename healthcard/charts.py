@@ -126,9 +126,16 @@ def bar_chart(
         colour = COLOURS[0]
         if target is not None and bar.value < target:
             colour = COLOURS[5]
+        # The figure goes after the bar, and after the target line when the bar ends
+        # just short of it, so that the dashed line never crosses the text.
+        text_x = left + w + 6
+        if target is not None:
+            line_x = left + plot_w * target / top_value
+            if line_x - 60 < left + w < line_x + 6:
+                text_x = line_x + 6
         body.append(
             f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{colour}"/>'
-            f'<text x="{left + w + 6:.1f}" y="{y + 16}">{escape(bar.text)}</text>'
+            f'<text x="{text_x:.1f}" y="{y + 16}">{escape(bar.text)}</text>'
         )
     if target is not None:
         x = left + plot_w * target / top_value
