@@ -64,3 +64,8 @@ class HealthcardAdminSite(OTPAdminSite):
                 target += "?" + urlencode({"next": after})
             return redirect(target)
         return response
+
+    def get_urls(self):
+        from healthcard.admin.statistics import statistics_urls
+
+        return statistics_urls(self) + super().get_urls()

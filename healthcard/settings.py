@@ -12,6 +12,7 @@ import datetime
 import os
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -275,6 +276,27 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
+
+# Statistics roll-ups, sent by `celery -A healthcard beat` and run by a worker on the
+# `statistics` queue (docs/operations.md): today's and yesterday's every
+# HEALTHCARD_STATISTICS_REFRESH_MINUTES; nightly at 02:30 China time, every day an
+# offline upload can still change (90 days, healthcard.usage.MAX_OFFLINE_AGE).
+HEALTHCARD_STATISTICS_REFRESH_MINUTES = env_int(
+    "HEALTHCARD_STATISTICS_REFRESH_MINUTES", 10, minimum=1
+)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ROUTES = {"healthcard.tasks.*": {"queue": "statistics"}}
+CELERY_BEAT_SCHEDULE = {
+    "refresh-statistics": {
+        "task": "healthcard.tasks.refresh_statistics",
+        "schedule": HEALTHCARD_STATISTICS_REFRESH_MINUTES * 60.0,
+        "options": {"expires": HEALTHCARD_STATISTICS_REFRESH_MINUTES * 60},
+    },
+    "rebuild-late-statistics": {
+        "task": "healthcard.tasks.rebuild_late_statistics",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
 
 # --- Platform -------------------------------------------------------------------------
 # Organisation code of this card-management platform (national dynamic-code ORGCODE).

@@ -96,6 +96,7 @@ def test_schema_documents_every_endpoint_with_bearer_auth(db):
         "/api/v1/cards",
         "/api/v1/cards/batch",
         "/api/v1/cards/{ehc_id}/links/{kind}",
+        "/api/v1/visit-totals",
     }
     assert body["components"]["securitySchemes"]["terminalToken"]["scheme"] == "bearer"
     verify = body["paths"]["/api/v1/codes/verify"]["post"]
@@ -157,3 +158,6 @@ def test_successful_responses_conform_to_the_schema(loaded_schema, terminal, car
     _check(loaded_schema, terminal, link_path, "PUT", 200, body={"number": "A2"}, **link)
     _check(loaded_schema, terminal, link_path, "DELETE", 204, **link)
     _check(loaded_schema, terminal, link_path, "DELETE", 404, **link)
+    visits = {"date": "2026-01-05", "visits": 120}
+    _check(loaded_schema, terminal, "/api/v1/visit-totals", "POST", 201, body=visits)
+    _check(loaded_schema, terminal, "/api/v1/visit-totals", "POST", 200, body=visits)

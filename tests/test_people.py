@@ -66,6 +66,7 @@ def test_a_clerk_may_change_contact_details_only(clerk, card):
     """Clerks hold healthcard.change_contact (phone, address), not change_person."""
     person, changed = people.change_person(card.person, by=clerk, phone="13900139000")
     assert changed == ["phone"]
+    assert person.phone == "13900139000"
     with pytest.raises(NotAllowed) as exc:
         people.change_person(card.person, by=clerk, nation="01")
     assert exc.value.code == "forbidden"

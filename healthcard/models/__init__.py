@@ -15,6 +15,7 @@ from .selfservice import (
     PopulationRecord,
     SmsSend,
 )
+from .statistics import DailyInstitutionUse, DailyIssuance, DailyUsage, VisitTotal
 from .terminals import (
     CardLink,
     CareStep,
@@ -37,6 +38,9 @@ __all__ = [
     "CardStatus",
     "CareStep",
     "Channel",
+    "DailyInstitutionUse",
+    "DailyIssuance",
+    "DailyUsage",
     "FeeType",
     "Guardianship",
     "Institution",
@@ -59,4 +63,5 @@ __all__ = [
     "Terminal",
     "TerminalKind",
     "UsageEvent",
+    "VisitTotal",
 ]
