@@ -138,9 +138,6 @@ class InstitutionScopedAdmin(DomainErrorAdmin):
             raise Http404(_("Not found."))
         return obj
 
-    def is_province_wide(self, request) -> bool:
-        return staff_institution(request.user) is None
-
     # List filters -----------------------------------------------------------------
     def get_list_filter(self, request):
         return [self._scoped_filter(item) for item in super().get_list_filter(request)]

@@ -57,10 +57,6 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": str(message), **extra}}
 
 
-def error_response(status_code: int, code: str, message: str, **extra: Any) -> Response:
-    return Response(error_body(code, message, **extra), status=status_code)
-
-
 def _code_for(exc: exceptions.APIException) -> str:
     for klass in type(exc).__mro__:
         if klass in _CODES:

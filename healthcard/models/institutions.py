@@ -83,7 +83,3 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.institution.code} ({self.get_role_display()})"
-
-    @property
-    def is_province_admin(self) -> bool:
-        return self.role == Role.PROVINCE_ADMIN
