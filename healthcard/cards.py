@@ -181,8 +181,21 @@ def register_and_issue(
     )
 
 
+def _require_may_act(by: Any, card: Card, perm: str) -> None:
+    """Staff with `perm` who may see the holder, a resident who holds or manages the
+    card, or the platform itself (None); never a terminal (NotAllowed)."""
+    if isinstance(by, Terminal):
+        raise NotAllowed()
+    if access.is_staff_user(by):
+        access.require_perm(by, perm)
+    access.require_person_access(by, card.person)
+
+
 def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None = None) -> Card:
-    """Move a card along Card.TRANSITIONS; refuse anything else with CardError."""
+    """Move a card along Card.TRANSITIONS; refuse anything else with CardError. Staff
+    need `healthcard.change_card_status` (supervisors) and the holder within their
+    institution; a resident may change the cards they hold or manage (reporting a loss)."""
+    _require_may_act(by, card, "healthcard.change_card_status")
     reason = (reason or "").strip()
     if not reason:
         raise CardError("reason_required", _("Give a reason for the status change."))
@@ -222,7 +235,9 @@ def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None 
 def replace_card(card: Card, *, by: Any, reason: str, ip: str | None = None) -> Card:
     """Replace a lost or damaged card: the issue sequence goes up by one so that every
     code printed before stops verifying (as 'superseded'). Refuses a card that is not
-    active (require_active: CardError 'card_frozen' or 'card_cancelled')."""
+    active (require_active: CardError 'card_frozen' or 'card_cancelled'). Staff need
+    `healthcard.add_card` (clerks) and the holder within their institution."""
+    _require_may_act(by, card, "healthcard.add_card")
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
         require_active(card)

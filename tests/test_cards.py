@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import override
 
 from healthcard import audit, cards, people
+from healthcard.errors import NotAllowed
 from healthcard.models import (
     AuditRecord,
     Card,
@@ -490,3 +491,32 @@ def test_a_terminal_registers_only_with_the_register_scope_and_for_its_instituti
         person_data(), channel="2", institution=hospital, by=registrar
     )
     assert created and card.institution == hospital
+
+
+def test_a_clerk_may_not_freeze_a_card(clerk, card):
+    with pytest.raises(NotAllowed) as exc:
+        cards.set_status(card, CardStatus.FROZEN, by=clerk, reason="lost")
+    assert exc.value.code == "forbidden"
+    card.refresh_from_db()
+    assert card.status == CardStatus.ACTIVE
+
+
+def test_a_supervisor_freezes_only_their_institution_s_cards(supervisor, outsider, card):
+    with pytest.raises(NotAllowed) as exc:
+        cards.set_status(card, CardStatus.FROZEN, by=outsider, reason="lost")
+    assert exc.value.code == "not_found"
+    assert cards.set_status(card, CardStatus.FROZEN, by=supervisor, reason="lost").status == (
+        CardStatus.FROZEN
+    )
+
+
+def test_staff_of_another_institution_cannot_replace_a_card(outsider, card):
+    with pytest.raises(NotAllowed):
+        cards.replace_card(card, by=outsider, reason="lost")
+    card.refresh_from_db()
+    assert card.issue_seq == 1
+
+
+def test_a_terminal_changes_no_card_status(terminal, card):
+    with pytest.raises(NotAllowed):
+        cards.set_status(card, CardStatus.FROZEN, by=terminal, reason="lost")

@@ -136,7 +136,7 @@ def test_report_loss_freezes_the_card_and_the_portal_replaces_it(resident_client
 def test_a_card_frozen_by_staff_cannot_be_replaced_online(resident_client, own_card, url, clerk):
     from healthcard import cards
 
-    cards.set_status(own_card, CardStatus.FROZEN, by=clerk, reason="fraud check")
+    cards.set_status(own_card, CardStatus.FROZEN, by=None, reason="fraud check")
     resident_client.post(url + "replace/")
     own_card.refresh_from_db()
     assert own_card.status == CardStatus.FROZEN
