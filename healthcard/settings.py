@@ -74,6 +74,10 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 # Key-encryption key: wraps every private/secret key and derives the personal-data keys.
 HEALTHCARD_KEK = env_key("HEALTHCARD_KEK")
+# The KEK being replaced, during a rotation's rolling deploy only (docs/keys.md).
+HEALTHCARD_KEK_PREVIOUS = env_key("HEALTHCARD_KEK_PREVIOUS")
+if HEALTHCARD_KEK_PREVIOUS is not None and HEALTHCARD_KEK_PREVIOUS == HEALTHCARD_KEK:
+    raise ImproperlyConfigured("HEALTHCARD_KEK_PREVIOUS must differ from HEALTHCARD_KEK")
 
 if not DEBUG:
     if len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure"):
@@ -266,6 +270,9 @@ HEALTHCARD_AUDIT_PARTITIONS = env_int("HEALTHCARD_AUDIT_PARTITIONS", 16, minimum
 HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
     "HEALTHCARD_RETIRED_SIGNING_KEY_DAYS", 5 * 365, minimum=1
 )
+# How long a process keeps using the active data key it looked up (healthcard.datakeys):
+# a new data key reaches every process within this time.
+HEALTHCARD_DATA_KEY_CACHE_SECONDS = env_int("HEALTHCARD_DATA_KEY_CACHE_SECONDS", 60, minimum=0)
 # "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
 HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
 
