@@ -295,5 +295,19 @@ HEALTHCARD_PRINT_TIMEOUT = env_int("HEALTHCARD_PRINT_TIMEOUT", 10)
 HEALTHCARD_PRINT_MAX_RETRIES = env_int("HEALTHCARD_PRINT_MAX_RETRIES", 5)
 HEALTHCARD_PRINT_RETRY_DELAY = env_int("HEALTHCARD_PRINT_RETRY_DELAY", 10)
 HEALTHCARD_PRINT_RETRY_MAX_DELAY = env_int("HEALTHCARD_PRINT_RETRY_MAX_DELAY", 600)
+# `local`: the worker that prints holds the database and sends to the printer itself
+# (one machine). `site`: platform workers render and sign, site workers without
+# secrets print (docs/printing.md, docs/operations.md).
+HEALTHCARD_PRINT_DELIVERY = env_str("HEALTHCARD_PRINT_DELIVERY", "local")
+if HEALTHCARD_PRINT_DELIVERY not in ("local", "site"):
+    raise ImproperlyConfigured(
+        f"HEALTHCARD_PRINT_DELIVERY must be local or site, got {HEALTHCARD_PRINT_DELIVERY!r}"
+    )
+HEALTHCARD_PRINT_PLATFORM_QUEUE = env_str("HEALTHCARD_PRINT_PLATFORM_QUEUE", "platform.print")
+HEALTHCARD_PRINT_REPORT_QUEUE = env_str("HEALTHCARD_PRINT_REPORT_QUEUE", "platform.print-reports")
+# Seconds a site may still print a delivery after the platform made it.
+HEALTHCARD_PRINT_DELIVERY_TTL = env_int("HEALTHCARD_PRINT_DELIVERY_TTL", 900, minimum=60)
+# RabbitMQ user names of the print sites: prefix + institution code.
+HEALTHCARD_PRINT_SITE_USER_PREFIX = env_str("HEALTHCARD_PRINT_SITE_USER_PREFIX", "print-site-")
 # The queue a worker listens on when no institution has a printer yet.
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")

@@ -10,12 +10,16 @@ Two failures are told apart, because they call for different actions:
 
 import contextlib
 import socket
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from escpos import printer as escpos_printer
 from escpos.exceptions import Error as EscposError
 
-from printing.models import Printer, PrinterKind
+from printing.kinds import PrinterKind
+
+if TYPE_CHECKING:  # the site worker sends without models (printing.site)
+    from printing.models import Printer
 
 # DLE EOT 1: real-time "transmit printer status"; the reply is one byte 0xx1xx10.
 STATUS_QUERY = b"\x10\x04\x01"
@@ -29,7 +33,7 @@ class PrinterInterrupted(Exception):
     pass
 
 
-def _device(printer: Printer, timeout: float):
+def _device(printer: "Printer", timeout: float):
     if printer.kind == PrinterKind.ESCPOS_NETWORK:
         return escpos_printer.Network(host=printer.host, port=printer.port, timeout=timeout)
     if printer.kind == PrinterKind.ESCPOS_USB:
@@ -56,7 +60,7 @@ def _read_status(device) -> int:
     return reply[0]
 
 
-def _where(printer: Printer) -> str:
+def _where(printer: "Printer") -> str:
     if printer.kind == PrinterKind.ESCPOS_NETWORK:
         return f"{printer.host}:{printer.port}"
     if printer.kind == PrinterKind.ESCPOS_USB:
@@ -64,7 +68,7 @@ def _where(printer: Printer) -> str:
     return printer.device
 
 
-def send(printer: Printer, data: bytes, *, timeout: float | None = None) -> None:
+def send(printer: "Printer", data: bytes, *, timeout: float | None = None) -> None:
     """Deliver `data` to the printer. Raises PrinterUnavailable or PrinterInterrupted."""
     timeout = settings.HEALTHCARD_PRINT_TIMEOUT if timeout is None else timeout
     check = printer.status_check and printer.kind == PrinterKind.ESCPOS_NETWORK
