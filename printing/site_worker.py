@@ -66,7 +66,8 @@ def make_app() -> Celery:
         os.environ.get("HEALTHCARD_PRINT_REPORT_QUEUE", "platform.print-reports"),
         declare=not is_amqp,
     )
-    options = {}
+    # RabbitMQ confirms each report, so one it refuses or loses is not acknowledged as sent
+    options = {"confirm_publish": True} if is_amqp else {}
     if broker.startswith("filesystem://"):
         folder = Path(os.environ.get("HEALTHCARD_VAR_DIR", "var")) / "broker"
         for sub in ("out", "processed", "control"):

@@ -53,7 +53,7 @@ class Command(BaseCommand):
         if apply:
             self.declare(codes)
         for code in codes:
-            password = secrets.token_urlsafe(24)
+            password = secrets.token_hex(24)  # no leading "-" for rabbitmqctl to misread
             for command in commands(code, password, vhost):
                 if apply:
                     self.run(command)
