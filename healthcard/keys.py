@@ -214,13 +214,12 @@ def protection_keys() -> list[tuple[Key, bytes]]:
 def _retire_now(key: Key, now: datetime.datetime) -> None:
     key.state = KeyState.RETIRED
     key.retired_at = now
-    grace = (
-        retired_signing_key_grace()
-        if key.purpose == KeyPurpose.CODE_SIGNING
-        else RETIRED_PROTECTION_GRACE
-        if key.purpose == KeyPurpose.DYNAMIC_PROTECTION
-        else RETIRED_DELIVERY_GRACE
-    )
+    if key.purpose == KeyPurpose.CODE_SIGNING:
+        grace = retired_signing_key_grace()
+    elif key.purpose == KeyPurpose.DYNAMIC_PROTECTION:
+        grace = RETIRED_PROTECTION_GRACE
+    else:
+        grace = RETIRED_DELIVERY_GRACE
     if key.not_after is None or key.not_after > now + grace:
         key.not_after = now + grace
     key.save(update_fields=["state", "retired_at", "not_after"])

@@ -10,6 +10,7 @@ print-delivery key set (`manage.py keys export-public --purpose print-delivery`)
 """
 
 import base64
+import datetime
 import json
 from dataclasses import dataclass
 
@@ -112,7 +113,7 @@ def verify(message: dict, key_set: dict, *, institution: str, now: float) -> tup
         raise DeliveryRefused("format", "not a print delivery")
     keys = {k.get("kid"): k for k in key_set.get("keys", [])}
     key = keys.get(message.get("kid"))
-    if key is None or key.get("state") in ("revoked", "pending"):
+    if key is None or key.get("state") in ("revoked", "pending") or _past(key, now):
         raise DeliveryRefused("unknown_key", f"delivery key {message.get('kid')!r} is not trusted")
     try:
         verifier = signing.get(key["algorithm"]).verifier(bytes.fromhex(key["public_key"]))
@@ -132,6 +133,18 @@ def verify(message: dict, key_set: dict, *, institution: str, now: float) -> tup
         raise DeliveryRefused("expired", "the delivery expired before it could be printed")
     target = Target(**{name: printer[name] for name in PRINTER_FIELDS if name in printer})
     return target, base64.b64decode(message["data"])
+
+
+def _past(key: dict, now: float) -> bool:
+    """A retired key's validity ended (its not_after, ISO 8601 UTC)."""
+    not_after = key.get("not_after")
+    if not not_after:
+        return False
+    try:
+        end = datetime.datetime.fromisoformat(not_after.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return now > end.timestamp()
 
 
 def report(message: dict, institution: str, outcome: str, reason: str = "", error: str = ""):

@@ -322,3 +322,28 @@ def test_the_printing_modules_import_without_a_cycle():
             f"django.setup(); import {module}"
         )
         assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_retired_delivery_key_verifies_until_its_not_after_only(network_printer, key_file):
+    """A retired key that someone kept signs nothing a site accepts after its end."""
+    old = keys.active_key(KeyPurpose.PRINT_DELIVERY)
+    keys.rotate(KeyPurpose.PRINT_DELIVERY)
+    old.refresh_from_db()
+    key_set = keys.public_key_set(KeyPurpose.PRINT_DELIVERY)
+    end = old.not_after.timestamp()
+    message = delivery.make(
+        job=1,
+        attempt=1,
+        institution=network_printer.institution.code,
+        printer=runner.printer_settings(network_printer),
+        data=b"slip",
+        issued_at=int(end),
+        expires_at=int(end) + 900,
+        kid=old.kid,
+        sign=keys.signer_for(old),
+    )
+    code = network_printer.institution.code
+    assert delivery.verify(message, key_set, institution=code, now=end - 60)[1] == b"slip"
+    with pytest.raises(delivery.DeliveryRefused) as refused:
+        delivery.verify(message, key_set, institution=code, now=end + 60)
+    assert refused.value.reason == "unknown_key"
