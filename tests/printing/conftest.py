@@ -1,6 +1,7 @@
 """Fixtures of the printing tests: printers of each kind and the virtual network printer."""
 
 import datetime
+import json
 import os
 import secrets
 import time
@@ -74,6 +75,18 @@ def native_printer(hospital, make_network_printer):
     return make_network_printer(
         hospital, name="Counter 2", paper_width=58, text_mode=TextMode.NATIVE
     )
+
+
+@pytest.fixture
+def key_file(tmp_path, db):
+    """The print-delivery key set a site reads (keys export-public --purpose print-delivery)."""
+    from healthcard import keys
+    from healthcard.models import KeyPurpose
+
+    keys.active_key(KeyPurpose.PRINT_DELIVERY)
+    path = tmp_path / "print-keys.json"
+    path.write_text(json.dumps(keys.public_key_set(KeyPurpose.PRINT_DELIVERY)))
+    return path
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 database URL, no KEK and no SECRET_KEY, against the embedded broker and (marked
 `rabbitmq`) RabbitMQ with per-site users from `print_site_users --apply`."""
 
-import json
 import os
 import re
 import secrets
@@ -16,9 +15,8 @@ import pytest
 from django.core.management import call_command
 from kombu import Connection, Exchange, Producer
 
-from healthcard import keys
 from healthcard.celery import app
-from healthcard.models import AuditRecord, Institution, KeyPurpose, Level
+from healthcard.models import AuditRecord, Institution, Level
 from printing import queue
 from printing.models import JobStatus, PrintJob
 from tests.conftest import port_open, service_unavailable
@@ -34,14 +32,6 @@ from tests.printing.conftest import (
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SECRETS = ("DATABASE_URL", "HEALTHCARD_KEK", "HEALTHCARD_KEK_PREVIOUS", "SECRET_KEY")
-
-
-@pytest.fixture
-def key_file(tmp_path, transactional_db):
-    keys.active_key(KeyPurpose.PRINT_DELIVERY)
-    path = tmp_path / "print-keys.json"
-    path.write_text(json.dumps(keys.public_key_set(KeyPurpose.PRINT_DELIVERY)))
-    return path
 
 
 @pytest.fixture
@@ -147,7 +137,7 @@ def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def rabbit(settings, tmp_path, transactional_db):
+def rabbit(settings, tmp_path, transactional_db, monkeypatch):
     """A private RabbitMQ vhost (i14-…) with the platform on guest, as the Celery app's
     broker; removed afterwards with its site users."""
     host = os.environ.get("HEALTHCARD_RABBITMQ_HOST", "127.0.0.1")
@@ -161,6 +151,8 @@ def rabbit(settings, tmp_path, transactional_db):
     url = f"amqp://guest:guest@{host}:5672/{vhost}"
     saved = {k: app.conf[k] for k in ("broker_url", "broker_transport_options")}
     app.conf.update(broker_url=url, broker_transport_options={}, task_always_eager=False)
+    # Celery prefers the environment variable to broker_url (CI sets it to Redis)
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
     settings.CELERY_BROKER_URL = url
     settings.HEALTHCARD_PRINT_SITE_USER_PREFIX = f"{vhost}-site-"
     _reset_pools()

@@ -24,14 +24,6 @@ def two_stage(settings, monkeypatch):
 
 
 @pytest.fixture
-def key_file(tmp_path, db):
-    keys.active_key(KeyPurpose.PRINT_DELIVERY)
-    path = tmp_path / "print-keys.json"
-    path.write_text(json.dumps(keys.public_key_set(KeyPurpose.PRINT_DELIVERY)))
-    return path
-
-
-@pytest.fixture
 def hospital_site(hospital, key_file, tmp_path):
     """The site stage of `hospital`: its config, key set and journal."""
     config = site.SiteConfig(
