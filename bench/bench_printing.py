@@ -9,15 +9,19 @@ signed code, no drawing): every renderer pays it once per slip.
 
 End to end: a throwaway database (SQLite in a temporary folder, or DATABASE_URL) and
 broker (file system, or CELERY_BROKER_URL), 1,000 issued cards, one printer pointing
-at an in-process virtual ESC/POS printer, and one `celery worker` process (solo pool,
-as `./dev run` starts it) consuming the institution's queue. Timed from the first
-submission to the last job printed; the baseline is the same jobs printed by calling
-the task's function directly in this process (no broker, no worker).
+at an in-process virtual ESC/POS printer. Single stage: one `celery worker` process
+(solo pool, as `./dev run` starts it) consuming the institution's queue, holding the
+database. Two stages, in the same run: one platform worker (platform.print and the
+report queue) that renders and signs, and one site worker (`python -m
+printing.site_worker`, no database, KEK or SECRET_KEY) that prints and reports. Timed
+from the first submission to the last job recorded printed; the baseline is the same
+jobs printed by calling the task's function directly in this process.
 """
 
 import argparse
 import contextlib
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -137,7 +141,7 @@ def make_cards(count: int):
 
 def end_to_end(count: int) -> None:
     from printing import jobs, runner
-    from printing.models import Printer, PrinterKind, PrintJob
+    from printing.models import Printer, PrinterKind
     from tests.printing.virtual_printer import VirtualPrinter
 
     call_command("migrate", verbosity=0)
@@ -170,54 +174,90 @@ def end_to_end(count: int) -> None:
     direct_rate = len(pks) / (time.monotonic() - start)
     print(f"baseline: direct runner.process       {direct_rate:8.1f} slips/s ({len(pks)} jobs)")
 
-    env = {**os.environ, "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "")}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "healthcard",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "warning",
-        ],
-        cwd=BASE_DIR,
-        env=env,
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    celery = [sys.executable, "-m", "celery", "-A", "healthcard", "worker", "--pool", "solo"]
+    celery += ["--without-mingle", "--without-gossip", "-l", "warning"]
+    one = _through_queue(
+        "single stage (worker with the database prints)",
+        [([*celery, "-Q", queue], {**os.environ, "CELERY_BROKER_URL": broker})],
+        cards_,
+        printer,
+        vprinter,
+        "q",
     )
+
+    # Two stages: a platform worker renders and signs, a site worker without secrets prints.
+    from django.conf import settings
+
+    from healthcard import keys
+    from healthcard.models import KeyPurpose
+
+    keys.active_key(KeyPurpose.PRINT_DELIVERY)
+    key_file = VAR / "print-keys.json"
+    key_file.write_text(json.dumps(keys.public_key_set(KeyPurpose.PRINT_DELIVERY)))
+    settings.HEALTHCARD_PRINT_DELIVERY = "site"
+    platform_queues = (
+        f"{settings.HEALTHCARD_PRINT_PLATFORM_QUEUE},{settings.HEALTHCARD_PRINT_REPORT_QUEUE}"
+    )
+    site_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CELERY_BROKER_URL": broker or "filesystem://",
+        "HEALTHCARD_VAR_DIR": str(VAR),
+        "HEALTHCARD_SITE_INSTITUTION": institution.code,
+        "HEALTHCARD_SITE_KEYS": str(key_file),
+        "HEALTHCARD_SITE_JOURNAL": str(VAR / "site-journal"),
+        "LOG_LEVEL": "warning",
+    }
+    two = _through_queue(
+        "two stages (platform renders, site prints)",
+        [
+            (
+                [*celery, "-Q", platform_queues],
+                {**os.environ, "CELERY_BROKER_URL": broker, "HEALTHCARD_PRINT_DELIVERY": "site"},
+            ),
+            ([sys.executable, "-m", "printing.site_worker"], site_env),
+        ],
+        cards_,
+        printer,
+        vprinter,
+        "s",
+    )
+    vprinter.close()
+    print(f"two stages / single stage:              {two / one:8.0%} of the single-stage rate")
+
+
+def _through_queue(label, workers, cards_, printer, vprinter, tag: str) -> float:
+    """Submit every card once with `workers` running; slips/s first submission to last
+    job printed."""
+    from printing import jobs
+    from printing.models import PrintJob
+
+    procs = [subprocess.Popen(cmd, cwd=BASE_DIR, env=env) for cmd, env in workers]
+    count = len(cards_)
     try:
-        time.sleep(3)  # let the worker connect before the clock starts
+        time.sleep(4)  # let the workers connect before the clock starts
         before = len(vprinter.jobs)
         start = time.monotonic()
         for card in cards_:
             jobs.submit_print_job(
-                card, printer, requested_by=None, idempotency_key=f"{RUN}q{card.pk}"
+                card, printer, requested_by=None, idempotency_key=f"{RUN}{tag}{card.pk}"
             )
         submitted = time.monotonic() - start
         vprinter.wait_for_jobs(before + count, timeout=3600)
-        while (
-            PrintJob.objects.filter(status="printed", idempotency_key__startswith=RUN).count()
-            < len(pks) + count
-        ):
+        printed = PrintJob.objects.filter(
+            status="printed", idempotency_key__startswith=f"{RUN}{tag}"
+        )
+        while printed.count() < count:
             time.sleep(0.05)
         total = time.monotonic() - start
     finally:
-        worker.terminate()
-        worker.wait(30)
-        vprinter.close()
-    print(
-        f"submit {count} jobs:                  {submitted:8.1f} s ({count / submitted:.0f} jobs/s)"
-    )
-    print(
-        f"end to end, {count} cards via queue:  {total:8.1f} s ({count / total:.1f} slips/s, "
-        f"{count / total / direct_rate:.0%} of direct)"
-    )
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+    print(f"{label}: submit {count} jobs {submitted:6.1f} s ({count / submitted:.0f} jobs/s)")
+    print(f"{label}: end to end {total:8.1f} s ({count / total:.1f} slips/s)")
+    return count / total
 
 
 def _purge(queue: str) -> None:

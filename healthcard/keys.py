@@ -1,4 +1,5 @@
-"""Key store: secret material wrapped under HEALTHCARD_KEK.
+"""Key store: secret material sealed under the key-store data key, which
+HEALTHCARD_KEK wraps (healthcard.datakeys).
 
 This module keeps the key records and their wrapping; signing and verification of
 codes live in healthcard.codes and healthcard.signing.
@@ -10,42 +11,37 @@ import json
 import secrets
 from collections.abc import Callable
 
-from Crypto.Cipher import AES
-from Crypto.Hash import SHA256
-from Crypto.Protocol.KDF import HKDF
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import audit, signing
+from healthcard import audit, datakeys, envelope, signing
 from healthcard.errors import DomainError
-from healthcard.models import Key, KeyPurpose, KeyState
+from healthcard.models import DataKeyPurpose, Key, KeyPurpose, KeyState
 
 
 class KeyUnwrapError(Exception):
     pass
 
 
-def _wrapping_key() -> bytes:
-    return HKDF(settings.HEALTHCARD_KEK, 32, salt=b"healthcard-keys-v1", hashmod=SHA256)
+def _context(kid: str, purpose: str) -> bytes:
+    return f"{kid}|{purpose}".encode()
 
 
 def wrap(secret: bytes, kid: str, purpose: str) -> bytes:
-    nonce = secrets.token_bytes(12)
-    cipher = AES.new(_wrapping_key(), AES.MODE_GCM, nonce=nonce)
-    cipher.update(f"{kid}|{purpose}".encode())
-    body, tag = cipher.encrypt_and_digest(secret)
-    return b"\x01" + nonce + body + tag
+    """Seal a key's secret under the active key-store data key (healthcard.datakeys),
+    bound to the key record."""
+    data_kid, data_key = datakeys.active(DataKeyPurpose.KEY_STORE)
+    return envelope.seal(data_key, data_kid, secret, _context(kid, purpose))
 
 
 def unwrap(key: Key) -> bytes:
     blob = bytes(key.secret_enc)
-    cipher = AES.new(_wrapping_key(), AES.MODE_GCM, nonce=blob[1:13])
-    cipher.update(f"{key.kid}|{key.purpose}".encode())
     try:
-        return cipher.decrypt_and_verify(blob[13:-16], blob[-16:])
-    except ValueError:
+        data_key = datakeys.secret(envelope.key_id(blob))
+        return envelope.unseal(data_key, blob, _context(key.kid, key.purpose))
+    except envelope.EnvelopeError:
         raise KeyUnwrapError(f"key {key.kid} does not unwrap under HEALTHCARD_KEK") from None
 
 
@@ -107,9 +103,13 @@ class KeyManagementError(DomainError):
     """A refused key operation; `code` is stable, the message is for people."""
 
 
-ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION)
+ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION, KeyPurpose.PRINT_DELIVERY)
+# Keys whose public half is published (each purpose in its own key set).
+SIGNING = (KeyPurpose.CODE_SIGNING, KeyPurpose.PRINT_DELIVERY)
 # A retired protection key stays usable just long enough for dynamic codes in flight.
 RETIRED_PROTECTION_GRACE = datetime.timedelta(hours=1)
+# A retired delivery key verifies deliveries still in a site's queue (they expire sooner).
+RETIRED_DELIVERY_GRACE = datetime.timedelta(days=1)
 
 
 def retired_signing_key_grace() -> datetime.timedelta:
@@ -119,7 +119,7 @@ def retired_signing_key_grace() -> datetime.timedelta:
 
 def generate(purpose: str, algorithm: str | None = None) -> tuple[str, bytes, bytes]:
     """(algorithm, secret, public) for a new key of `purpose`."""
-    if purpose == KeyPurpose.CODE_SIGNING:
+    if purpose in SIGNING:
         algorithm = algorithm or settings.HEALTHCARD_SIGNING_ALGORITHM
         secret, public = signing.get(algorithm).generate()
         return algorithm, secret, public
@@ -210,11 +210,12 @@ def protection_keys() -> list[tuple[Key, bytes]]:
 def _retire_now(key: Key, now: datetime.datetime) -> None:
     key.state = KeyState.RETIRED
     key.retired_at = now
-    grace = (
-        retired_signing_key_grace()
-        if key.purpose == KeyPurpose.CODE_SIGNING
-        else RETIRED_PROTECTION_GRACE
-    )
+    if key.purpose == KeyPurpose.CODE_SIGNING:
+        grace = retired_signing_key_grace()
+    elif key.purpose == KeyPurpose.DYNAMIC_PROTECTION:
+        grace = RETIRED_PROTECTION_GRACE
+    else:
+        grace = RETIRED_DELIVERY_GRACE
     if key.not_after is None or key.not_after > now + grace:
         key.not_after = now + grace
     key.save(update_fields=["state", "retired_at", "not_after"])
@@ -299,12 +300,14 @@ def _iso(value: datetime.datetime | None) -> str | None:
     return value.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def public_key_set() -> dict:
-    """JSON-ready public key set of every published code-signing key (docs/qr-format.md):
-    no secret material. `etag` is a hash of the key list, for HTTP caching."""
+def public_key_set(purpose: str = KeyPurpose.CODE_SIGNING) -> dict:
+    """JSON-ready public key set of every published key of a signing `purpose`
+    (code-signing: docs/qr-format.md; print-delivery: what print sites verify
+    deliveries with, docs/printing.md): no secret material. `etag` is a hash of the key
+    list, for HTTP caching."""
     items = []
     for key in (
-        Key.objects.filter(purpose=KeyPurpose.CODE_SIGNING)
+        Key.objects.filter(purpose=purpose)
         .exclude(state=KeyState.PENDING)
         .order_by("created_at", "kid")
     ):
@@ -322,7 +325,7 @@ def public_key_set() -> dict:
         )
     canonical = json.dumps(items, sort_keys=True, separators=(",", ":"))
     return {
-        "format": "ehc-keys/1",
+        "format": "ehc-keys/1" if purpose == KeyPurpose.CODE_SIGNING else "ehc-print-keys/1",
         "keys": items,
         "etag": hashlib.sha256(canonical.encode()).hexdigest()[:32],
     }

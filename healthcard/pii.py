@@ -1,66 +1,44 @@
 """Personal data at rest: authenticated encryption and blind indexes.
 
-Identity and phone numbers are stored as AES-256-GCM ciphertexts under a data key
-derived from HEALTHCARD_KEK, next to an HMAC-SHA256 "blind index" of the normalised
-value that allows exact-match lookups and uniqueness without decrypting anything.
-Each ciphertext is bound to its purpose (the field name) as associated data, so a
-ciphertext copied into another column does not decrypt.
-
-Stored format: version byte 0x01 || 12-byte nonce || ciphertext || 16-byte tag.
+Identity and phone numbers (and addresses, card-link numbers) are sealed with
+healthcard.envelope under the active `pii` data key (healthcard.datakeys, wrapped under
+HEALTHCARD_KEK), next to an HMAC-SHA256 "blind index" of the normalised value under the
+`pii-index` data key, which allows exact-match lookups and uniqueness without
+decrypting anything. Each ciphertext is bound to its purpose (the field name) as
+associated data, so a ciphertext copied into another column does not decrypt; its
+header names the data key, so re-encryption (healthcard.reencrypt) can move rows to a
+new one while everything keeps decrypting.
 """
 
 import hashlib
 import hmac
-from functools import cache
 
-from Crypto.Cipher import AES
-from Crypto.Hash import SHA256
-from Crypto.Protocol.KDF import HKDF
-from Crypto.Random import get_random_bytes
-from django.conf import settings
+from healthcard import datakeys, envelope
+from healthcard.models import DataKeyPurpose
 
-VERSION = b"\x01"
+VERSION = envelope.VERSION
 
 
-class DecryptionError(Exception):
+class DecryptionError(envelope.EnvelopeError):
     """The ciphertext was altered, truncated, or made under another key."""
 
 
-@cache
-def _derived_key(kek: bytes, purpose: bytes) -> bytes:
-    return HKDF(kek, 32, salt=b"healthcard-pii-v1", hashmod=SHA256, context=purpose)
-
-
-def _kek() -> bytes:
-    return settings.HEALTHCARD_KEK
-
-
 def encrypt(plaintext: str, field: str) -> bytes:
-    key = _derived_key(_kek(), b"encrypt")
-    nonce = get_random_bytes(12)
-    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
-    cipher.update(field.encode())
-    body, tag = cipher.encrypt_and_digest(plaintext.encode("utf-8"))
-    return VERSION + nonce + body + tag
+    kid, key = datakeys.active(DataKeyPurpose.PII)
+    return envelope.seal(key, kid, plaintext.encode("utf-8"), field.encode())
 
 
 def decrypt(blob: bytes, field: str) -> str:
-    blob = bytes(blob)
-    if len(blob) < 1 + 12 + 16 or blob[:1] != VERSION:
-        raise DecryptionError("unknown ciphertext format")
-    key = _derived_key(_kek(), b"encrypt")
-    cipher = AES.new(key, AES.MODE_GCM, nonce=blob[1:13])
-    cipher.update(field.encode())
     try:
-        plain = cipher.decrypt_and_verify(blob[13:-16], blob[-16:])
-    except ValueError:
-        raise DecryptionError("ciphertext failed authentication") from None
-    return plain.decode("utf-8")
+        key = datakeys.secret(envelope.key_id(blob))
+        return envelope.unseal(key, blob, field.encode()).decode("utf-8")
+    except envelope.EnvelopeError as exc:
+        raise DecryptionError(str(exc)) from None
 
 
 def blind_index(value: str, field: str) -> str:
     """Keyed hash of an already normalised value; equal inputs give equal indexes."""
-    key = _derived_key(_kek(), b"index")
+    _kid, key = datakeys.active(DataKeyPurpose.PII_INDEX)
     msg = field.encode() + b"\x00" + value.encode("utf-8")
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 

@@ -16,6 +16,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from printing import targets as printer_targets
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -98,6 +100,10 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 # Key-encryption key: wraps every private/secret key and derives the personal-data keys.
 HEALTHCARD_KEK = env_key("HEALTHCARD_KEK")
+# The KEK being replaced, during a rotation's rolling deploy only (docs/keys.md).
+HEALTHCARD_KEK_PREVIOUS = env_key("HEALTHCARD_KEK_PREVIOUS")
+if HEALTHCARD_KEK_PREVIOUS is not None and HEALTHCARD_KEK_PREVIOUS == HEALTHCARD_KEK:
+    raise ImproperlyConfigured("HEALTHCARD_KEK_PREVIOUS must differ from HEALTHCARD_KEK")
 
 if not DEBUG:
     if len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure"):
@@ -317,6 +323,11 @@ HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
 # (healthcard/reporting.py, docs/configuration.md).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "healthcard.reporting.SecretsFilter"
 DEFAULT_EXCEPTION_REPORTER = "healthcard.reporting.SecretsReporter"
+# How long a process keeps using the active data key it looked up (healthcard.datakeys):
+# a new data key reaches every process within this time.
+HEALTHCARD_DATA_KEY_CACHE_SECONDS = env_int("HEALTHCARD_DATA_KEY_CACHE_SECONDS", 60, minimum=0)
+# "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
+HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
 
 LOGGING = {
     "version": 1,
@@ -361,11 +372,25 @@ HEALTHCARD_PRINT_RETRY_MAX_DELAY = env_int("HEALTHCARD_PRINT_RETRY_MAX_DELAY", 6
 # emulator on a development machine). Checked when a printer is saved and again
 # before every job is sent.
 HEALTHCARD_PRINTER_DEVICES = env_paths(
-    "HEALTHCARD_PRINTER_DEVICES", ["/dev/usb/lp*", "/dev/ttyUSB*", "/dev/ttyS*", "/dev/ttyACM*"]
+    "HEALTHCARD_PRINTER_DEVICES", printer_targets.DEFAULT_DEVICES
 )
 HEALTHCARD_PRINTER_NETWORKS = env_networks(
-    "HEALTHCARD_PRINTER_NETWORKS", ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    "HEALTHCARD_PRINTER_NETWORKS", printer_targets.DEFAULT_NETWORKS
 )
+# `local`: the worker that prints holds the database and sends to the printer itself
+# (one machine). `site`: platform workers render and sign, site workers without
+# secrets print (docs/printing.md, docs/operations.md).
+HEALTHCARD_PRINT_DELIVERY = env_str("HEALTHCARD_PRINT_DELIVERY", "local")
+if HEALTHCARD_PRINT_DELIVERY not in ("local", "site"):
+    raise ImproperlyConfigured(
+        f"HEALTHCARD_PRINT_DELIVERY must be local or site, got {HEALTHCARD_PRINT_DELIVERY!r}"
+    )
+HEALTHCARD_PRINT_PLATFORM_QUEUE = env_str("HEALTHCARD_PRINT_PLATFORM_QUEUE", "platform.print")
+HEALTHCARD_PRINT_REPORT_QUEUE = env_str("HEALTHCARD_PRINT_REPORT_QUEUE", "platform.print-reports")
+# Seconds a site may still print a delivery after the platform made it.
+HEALTHCARD_PRINT_DELIVERY_TTL = env_int("HEALTHCARD_PRINT_DELIVERY_TTL", 900, minimum=60)
+# RabbitMQ user names of the print sites: prefix + institution code.
+HEALTHCARD_PRINT_SITE_USER_PREFIX = env_str("HEALTHCARD_PRINT_SITE_USER_PREFIX", "print-site-")
 # The queue a worker listens on when no institution has a printer yet.
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")
 

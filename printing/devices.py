@@ -13,13 +13,17 @@ different actions:
 
 import contextlib
 import socket
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from escpos import printer as escpos_printer
 from escpos.exceptions import Error as EscposError
 
-from printing.models import Printer, PrinterKind
-from printing.targets import TargetRefused
+from printing import targets
+from printing.kinds import PrinterKind
+
+if TYPE_CHECKING:  # the site worker sends without models (printing.site)
+    from printing.models import Printer
 
 # DLE EOT 1: real-time "transmit printer status"; the reply is one byte 0xx1xx10.
 STATUS_QUERY = b"\x10\x04\x01"
@@ -37,10 +41,10 @@ class PrinterNotAllowed(Exception):
     pass
 
 
-def _device(printer: Printer, timeout: float):
+def _device(printer: "Printer", timeout: float):
     try:
-        address = printer.check_target()
-    except TargetRefused as exc:
+        address = targets.check_printer(printer)
+    except targets.TargetRefused as exc:
         raise PrinterNotAllowed(exc.message) from None
     if printer.kind == PrinterKind.ESCPOS_NETWORK:
         # The address just checked, not the name again: it cannot resolve elsewhere now.
@@ -69,7 +73,7 @@ def _read_status(device) -> int:
     return reply[0]
 
 
-def _where(printer: Printer) -> str:
+def _where(printer: "Printer") -> str:
     if printer.kind == PrinterKind.ESCPOS_NETWORK:
         return f"{printer.host}:{printer.port}"
     if printer.kind == PrinterKind.ESCPOS_USB:
@@ -77,9 +81,9 @@ def _where(printer: Printer) -> str:
     return printer.device
 
 
-def send(printer: Printer, data: bytes, *, timeout: float | None = None) -> None:
-    """Deliver `data` to the printer. Raises PrinterNotAllowed, PrinterUnavailable or
-    PrinterInterrupted."""
+def send(printer: "Printer", data: bytes, *, timeout: float | None = None) -> None:
+    """Deliver `data` to the printer (a Printer, or the site's printing.delivery.Target).
+    Raises PrinterNotAllowed, PrinterUnavailable or PrinterInterrupted."""
     timeout = settings.HEALTHCARD_PRINT_TIMEOUT if timeout is None else timeout
     check = printer.status_check and printer.kind == PrinterKind.ESCPOS_NETWORK
     device = _device(printer, timeout)

@@ -16,6 +16,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -26,8 +27,8 @@ from django.utils.translation import gettext_lazy as _
 from healthcard import access, audit, cards
 from healthcard.errors import DomainError, NotAllowed
 from healthcard.models import Card
-from printing import output
-from printing.models import JobStatus, Printer, PrintJob, queue_for
+from printing import delivery, output, queue
+from printing.models import JobStatus, Printer, PrintJob
 
 MAX_COPIES = 10
 
@@ -48,13 +49,12 @@ def _audit(action: str, job: PrintJob, *, by: Any = None, **details: Any) -> Non
     )
 
 
-def enqueue(job: PrintJob) -> None:
-    """Send the job to its institution's queue once the current transaction commits
-    (a worker must never look for a job that is not yet visible)."""
-    from printing.tasks import send_print_job
-
-    queue = queue_for(job.printer.institution.code)
-    transaction.on_commit(lambda: send_print_job(job.pk, queue))
+def enqueue(job: PrintJob, *, countdown: int = 0) -> None:
+    """Send the job to its queue (its institution's, or the platform's in site mode)
+    once the current transaction commits (a worker must never look for a job that is
+    not yet visible)."""
+    name = queue.job_queue(job.printer.institution.code)
+    transaction.on_commit(lambda: queue.send_print_job(job.pk, name, countdown=countdown))
 
 
 def submit_print_job(
@@ -311,3 +311,56 @@ def flag_stale(printer: Printer, *, older_than_seconds: int) -> int:
             job, gettext("The print worker stopped while sending this job.")
         )
     return flagged
+
+
+def record_delivery(job: PrintJob, *, attempt: int, kid: str) -> None:
+    """The platform stage published a signed delivery of `job` to its site."""
+    with transaction.atomic():
+        _audit("print.delivered", job, attempt=attempt, kid=kid)
+
+
+def apply_report(report: dict, *, sender: str | None = None) -> str:
+    """Apply a print site's report on one delivery through the state machine above.
+
+    `sender`: the broker-validated user that published the report (RabbitMQ user_id);
+    on RabbitMQ it must be the site user of the job's institution. Refused (audited as
+    `print.report_refused`): a report naming another institution than the job's, or
+    sent by another site. A report for an older attempt is `stale`; a report applied
+    before changes nothing (`duplicate`), because every transition is conditional.
+    Returns "applied", "duplicate", "stale", "unknown" or "refused"."""
+    try:
+        job_pk, attempt = int(report["job"]), int(report["attempt"])
+        outcome, code = str(report["outcome"]), str(report["institution"])
+        reason, error = str(report.get("reason") or ""), str(report.get("error") or "")
+    except (KeyError, TypeError, ValueError):
+        return "refused"
+    job = PrintJob.objects.select_related("printer__institution").filter(pk=job_pk).first()
+    if job is None:
+        return "unknown"
+    institution = job.printer.institution
+    expected = queue.site_user(institution.code) if queue.site_users_enforced() else None
+    if code != institution.code or (expected is not None and sender != expected):
+        with transaction.atomic():
+            _audit(
+                "print.report_refused",
+                job,
+                by=f"site:{sender or code}"[:80],
+                result="refused",
+                claimed=code[:20],
+            )
+        return "refused"
+    if job.attempts != attempt or outcome not in delivery.OUTCOMES:
+        return "stale"
+    error = error or reason
+    if outcome == delivery.PRINTED:
+        done = mark_printed(job, by=f"site:{code}")
+    elif outcome == delivery.INTERRUPTED:
+        done = flag_interrupted(job, error)
+    elif reason == "unreachable" and attempt <= settings.HEALTHCARD_PRINT_MAX_RETRIES:
+        with transaction.atomic():
+            done = requeue(job, error)
+            if done:
+                enqueue(job, countdown=queue.backoff(attempt - 1))
+    else:
+        done = mark_failed(job, error, reason=reason or "site")
+    return "applied" if done else "duplicate"

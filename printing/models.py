@@ -15,29 +15,18 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from printing import targets
+from printing.kinds import PaperWidth, PdfLayout, PrinterKind, TextMode
 
-
-class PrinterKind(models.TextChoices):
-    ESCPOS_NETWORK = "escpos-network", _("ESC/POS network printer")
-    ESCPOS_USB = "escpos-usb", _("ESC/POS USB printer")
-    ESCPOS_SERIAL = "escpos-serial", _("ESC/POS serial printer")
-    ESCPOS_FILE = "escpos-file", _("ESC/POS device file")
-    PDF = "pdf", _("PDF (download or browser print)")
-
-
-class PaperWidth(models.IntegerChoices):
-    MM58 = 58, _("58 mm (384 dots)")
-    MM80 = 80, _("80 mm (576 dots)")
-
-
-class TextMode(models.TextChoices):
-    RASTER = "raster", _("Raster (slip drawn as one image; works everywhere)")
-    NATIVE = "native", _("Native (GBK text and native QR; printer needs a Chinese font)")
-
-
-class PdfLayout(models.TextChoices):
-    CARD = "card", _("ID-1 card (85.6 × 54 mm)")
-    SHEET = "sheet", _("A4 sheet of ten cards")
+__all__ = [
+    "JobStatus",
+    "PaperWidth",
+    "PdfLayout",
+    "PrintJob",
+    "Printer",
+    "PrinterKind",
+    "TextMode",
+    "queue_for",
+]
 
 
 class Printer(models.Model):
@@ -115,11 +104,7 @@ class Printer(models.Model):
     def check_target(self) -> targets.IPAddress | None:
         """Refuse a device file or network address this platform does not allow
         (printing.targets); for a network printer, return the address to connect to."""
-        if self.kind == PrinterKind.ESCPOS_NETWORK:
-            return targets.check_host(self.host, self.port)
-        if self.kind in (PrinterKind.ESCPOS_FILE, PrinterKind.ESCPOS_SERIAL):
-            targets.check_device(self.device)
-        return None
+        return targets.check_printer(self)
 
     @property
     def is_escpos(self) -> bool:

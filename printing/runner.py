@@ -2,20 +2,32 @@
 
 `process(job_pk)` claims the job, builds the slip from the card's current state,
 renders it for the job's printer and delivers it. It returns what happened; the task
-decides about retrying. The job is never printed twice by this code: a job found in
-`sending` was being printed when a worker stopped, so it is flagged for a clerk.
+decides about retrying.
+
+Delivering (HEALTHCARD_PRINT_DELIVERY): `local` sends the bytes to the printer from
+this process (one machine, or a site worker that holds the database); `site` is the
+platform stage of the two-stage pipeline: sign the rendered bytes and publish them to
+the institution's site queue, where printing.site prints them and reports back
+(jobs.apply_report). PDF printers are always served here.
+
+The job is never printed twice by this code: locally, a job found in `sending` was
+being printed when a worker stopped, so it is flagged for a clerk; in site mode it is
+published again as the same delivery (job and attempt), which the site prints at most
+once.
 """
 
 import enum
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from healthcard import audit
-from printing import devices, jobs, output, renderers
+from healthcard import audit, keys
+from healthcard.models import KeyPurpose
+from printing import delivery, devices, jobs, output, queue, renderers
 from printing.fonts import FontError
 from printing.models import JobStatus, PdfLayout, Printer, PrinterKind, PrintJob, TextMode
 from printing.slips import Slip, SlipError, build_slip, sample_slip
@@ -29,6 +41,7 @@ class Outcome(enum.Enum):
     RETRY = "retry"  # printer unreachable, job back in `queued`
     FLAGGED = "flagged"  # interrupted; a clerk decides
     SKIPPED = "skipped"  # not queued (printed, cancelled, or another worker has it)
+    DELIVERED = "delivered"  # signed and published to the site queue; the site reports
 
 
 @dataclass
@@ -38,8 +51,16 @@ class Result:
 
 
 def attempt_seconds() -> int:
-    """The longest one attempt can take (connect, status, send, status) with margin."""
-    return 4 * settings.HEALTHCARD_PRINT_TIMEOUT + 60
+    """The longest one attempt can take (connect, status, send, status) with margin;
+    in site mode a delivery may also wait in the site's queue until it expires."""
+    seconds = 4 * settings.HEALTHCARD_PRINT_TIMEOUT + 60
+    if settings.HEALTHCARD_PRINT_DELIVERY == "site":
+        seconds += settings.HEALTHCARD_PRINT_DELIVERY_TTL
+    return seconds
+
+
+def to_site(printer: Printer) -> bool:
+    return settings.HEALTHCARD_PRINT_DELIVERY == "site" and printer.kind != PrinterKind.PDF
 
 
 def render(printer: Printer, slip: Slip, copies: int = 1) -> bytes:
@@ -56,32 +77,36 @@ def render(printer: Printer, slip: Slip, copies: int = 1) -> bytes:
     return renderer(slip, printer.paper_width, printer.profile or None) * copies
 
 
-def process(job_pk: int, *, last_attempt: bool = False) -> Result:
+def process(job_pk: int, *, last_attempt: bool = False, institution: str | None = None) -> Result:
     """Print job `job_pk` once. `last_attempt`: an unreachable printer fails the job
-    instead of asking for a retry."""
+    instead of asking for a retry. `institution`: the code of the institution whose
+    queue this came from; a job of another institution is refused untouched."""
     job = PrintJob.objects.select_related("printer__institution", "card").filter(pk=job_pk).first()
     if job is None:
         return Result(Outcome.SKIPPED, "no such job")
+    printer = job.printer
+    if institution is not None and printer.institution.code != institution:
+        log.warning("job %s is not a job of %s; refused", job_pk, institution)
+        return Result(Outcome.SKIPPED, "job of another institution")
     if job.status == JobStatus.SENDING:
+        if to_site(printer) and not job.needs_confirmation:
+            # The platform worker stopped after claiming: publish the same delivery
+            # again (the site prints a delivery ID at most once).
+            return _render_and_deliver(job)
         # Redelivered after the worker that claimed it died (acks_late): it may have
         # printed. Only the clerk at the printer can tell.
         error = gettext("The print worker stopped while sending this job.")
         jobs.flag_interrupted(job, error)
         return Result(Outcome.FLAGGED, error)
-    printer = job.printer
     # Jobs of this printer that a dead worker left behind (no redelivery will come).
     jobs.flag_stale(printer, older_than_seconds=attempt_seconds())
     if not jobs.claim(job):
         return Result(Outcome.SKIPPED)
-    try:
-        slip = build_slip(job.card)
-        data = render(printer, slip, job.copies)
-    except SlipError as exc:
-        jobs.mark_failed(job, str(exc), reason=exc.reason)
-        return Result(Outcome.FAILED, str(exc))
-    except (renderers.RenderError, FontError) as exc:
-        jobs.mark_failed(job, str(exc), reason="render")
-        return Result(Outcome.FAILED, str(exc))
+    if to_site(printer):
+        return _render_and_deliver(job)
+    data = _render_job(job)
+    if isinstance(data, Result):
+        return data
     if printer.kind == PrinterKind.PDF:
         path = output.store_pdf(job.pk, data)
         jobs.mark_printed(job, output=path)
@@ -102,6 +127,64 @@ def process(job_pk: int, *, last_attempt: bool = False) -> Result:
         return Result(Outcome.FLAGGED, str(exc))
     jobs.mark_printed(job)
     return Result(Outcome.PRINTED)
+
+
+def _render_job(job: PrintJob) -> bytes | Result:
+    """The job's bytes from the card's current state, or the failed Result."""
+    try:
+        return render(job.printer, build_slip(job.card), job.copies)
+    except SlipError as exc:
+        jobs.mark_failed(job, str(exc), reason=exc.reason)
+        return Result(Outcome.FAILED, str(exc))
+    except (renderers.RenderError, FontError) as exc:
+        jobs.mark_failed(job, str(exc), reason="render")
+        return Result(Outcome.FAILED, str(exc))
+
+
+def printer_settings(printer: Printer) -> dict:
+    """What a site needs to reach the printer (delivery.PRINTER_FIELDS)."""
+    return {
+        "id": printer.pk,
+        "institution": printer.institution.code,
+        "kind": printer.kind,
+        "host": printer.host,
+        "port": printer.port,
+        "usb_vendor_id": printer.usb_vendor_id,
+        "usb_product_id": printer.usb_product_id,
+        "device": printer.device,
+        "baudrate": printer.baudrate,
+        "status_check": printer.status_check,
+    }
+
+
+def _render_and_deliver(job: PrintJob) -> Result:
+    """Platform stage: render, sign with the print-delivery key, publish to the site."""
+    data = _render_job(job)
+    if isinstance(data, Result):
+        return data
+    attempt = PrintJob.objects.values_list("attempts", flat=True).get(pk=job.pk)
+    key = keys.active_key(KeyPurpose.PRINT_DELIVERY)
+    now = int(time.time())
+    code = job.printer.institution.code
+    message = delivery.make(
+        job=job.pk,
+        attempt=attempt,
+        institution=code,
+        printer=printer_settings(job.printer),
+        data=data,
+        issued_at=now,
+        expires_at=now + settings.HEALTHCARD_PRINT_DELIVERY_TTL,
+        kid=key.kid,
+        sign=keys.signer_for(key),
+    )
+    try:
+        queue.publish_delivery(message, code)
+    except Exception as exc:  # the broker refused or is down: nothing reached the site
+        log.exception("could not publish delivery %s.%s", job.pk, attempt)
+        jobs.requeue(job, f"could not reach the broker: {exc}")
+        return Result(Outcome.RETRY, str(exc))
+    jobs.record_delivery(job, attempt=attempt, kid=key.kid)
+    return Result(Outcome.DELIVERED)
 
 
 def send_test_page(printer: Printer, *, by=None) -> str:

@@ -48,6 +48,27 @@ class TargetRefused(ValueError):
 
 
 # --- Device files -----------------------------------------------------------------------
+#: The defaults of HEALTHCARD_PRINTER_DEVICES and HEALTHCARD_PRINTER_NETWORKS, for the
+#: platform's settings and the site worker's (which has no platform settings).
+DEFAULT_DEVICES = ["/dev/usb/lp*", "/dev/ttyUSB*", "/dev/ttyS*", "/dev/ttyACM*"]
+DEFAULT_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+
+
+def check_printer(printer) -> IPAddress | None:
+    """Refuse (TargetRefused) a device file or network address this machine does not
+    allow; for a network printer, return the address to connect to. `printer` is a
+    printing.models.Printer or the site's printing.delivery.Target (same attributes)."""
+    # Imported here: healthcard.settings imports this module for its defaults, before
+    # Django can import models (printing.kinds holds model choices).
+    from printing.kinds import PrinterKind
+
+    if printer.kind == PrinterKind.ESCPOS_NETWORK:
+        return check_host(printer.host, printer.port)
+    if printer.kind in (PrinterKind.ESCPOS_FILE, PrinterKind.ESCPOS_SERIAL):
+        check_device(printer.device)
+    return None
+
+
 def check_device(path: str) -> str:
     """Refuse a device path outside HEALTHCARD_PRINTER_DEVICES; return it unchanged."""
     patterns = settings.HEALTHCARD_PRINTER_DEVICES

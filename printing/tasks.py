@@ -1,48 +1,27 @@
-"""Celery tasks: thin callers of printing.runner.
+"""Celery tasks: thin callers of printing.runner and printing.jobs.
 
-Each institution's jobs travel on its own queue `print.<institution code>` (see
-printing.jobs.enqueue), consumed by a worker at the hospital site:
-`celery -A healthcard worker -Q print.<code>`. Settings make delivery at-least-once
-(acks_late, reject_on_worker_lost); runner.process makes printing at-most-once.
+`print_job` runs where the database is: with HEALTHCARD_PRINT_DELIVERY=local on each
+institution's queue `print.<code>` (one machine, or a site worker trusted with the
+database), with `site` on the platform queue, where it renders and publishes a signed
+delivery to `print.<code>` for the site worker (printing.site_worker). `apply_report`
+applies the sites' reports. Settings make delivery at-least-once (acks_late,
+reject_on_worker_lost); runner.process and the site journal make printing at-most-once.
 """
 
 import logging
-from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 
-from printing import runner
+from printing import jobs, queue, runner
 from printing.models import Printer
 
 log = logging.getLogger(__name__)
 
-
-def ensure_embedded_broker() -> None:
-    """The file-system transport (the embedded default) fails when its folders are
-    missing; create them. Nothing to do for Redis or RabbitMQ."""
-    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        return
-    for key, folder in settings.CELERY_BROKER_TRANSPORT_OPTIONS.items():
-        if key.endswith("_folder") or key.startswith("data_folder"):
-            Path(folder).mkdir(parents=True, exist_ok=True)
-
-
-def send_print_job(job_pk: int, queue: str) -> None:
-    """Publish a job to its queue. A broker that is down must not break the request
-    that made the job: the job stays `queued`, and the error is logged (the admin's
-    retry and `print_requeue` send it again)."""
-    try:
-        ensure_embedded_broker()
-        print_job.apply_async((job_pk,), queue=queue)
-    except Exception:
-        log.exception("could not queue print job %s on %s", job_pk, queue)
-
-
-def backoff(retries: int) -> int:
-    """Seconds before retry number `retries + 1`: 10, 20, 40 ... capped."""
-    delay = settings.HEALTHCARD_PRINT_RETRY_DELAY * (2**retries)
-    return min(delay, settings.HEALTHCARD_PRINT_RETRY_MAX_DELAY)
+# Where they lived before printing.queue; callers and tests still use these names.
+ensure_embedded_broker = queue.ensure_embedded_broker
+send_print_job = queue.send_print_job
+backoff = queue.backoff
 
 
 def longest_retry_chain() -> int:
@@ -54,14 +33,34 @@ def longest_retry_chain() -> int:
     return waits + (retries + 1) * 4 * settings.HEALTHCARD_PRINT_TIMEOUT
 
 
+def _queue_institution(request) -> str | None:
+    """The institution whose queue this message came from (None: the platform queue,
+    or an eager call)."""
+    routing_key = (request.delivery_info or {}).get("routing_key") or ""
+    return routing_key.removeprefix("print.") if routing_key.startswith("print.") else None
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def print_job(self, job_pk: int) -> str:
     retries = self.request.retries
-    result = runner.process(job_pk, last_attempt=retries >= settings.HEALTHCARD_PRINT_MAX_RETRIES)
+    result = runner.process(
+        job_pk,
+        last_attempt=retries >= settings.HEALTHCARD_PRINT_MAX_RETRIES,
+        institution=_queue_institution(self.request),
+    )
     if result.outcome == runner.Outcome.RETRY:
         # Same queue as this delivery (Celery keeps the routing of the request).
         raise self.retry(countdown=backoff(retries), max_retries=None)
     return result.outcome.value
+
+
+@shared_task(name=queue.REPORT_TASK, bind=True, acks_late=True, ignore_result=True)
+def apply_report(self, report: dict) -> str:
+    sender = (self.request.properties or {}).get("user_id")
+    result = jobs.apply_report(report, sender=sender)
+    if result == "refused":
+        log.warning("print report refused (sender %s)", sender)
+    return result
 
 
 @shared_task(acks_late=True, ignore_result=True)

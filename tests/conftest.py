@@ -233,6 +233,16 @@ class _DistinctSequences:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_data_keys():
+    """Each test's database starts without data keys; none cached from another test."""
+    from healthcard import datakeys
+
+    datakeys.forget()
+    yield
+    datakeys.forget()
+
+
+@pytest.fixture(autouse=True)
 def _distinct_generated_id_numbers(monkeypatch):
     """make_id_number() without `seq` picked one of 998 numbers at random, so a test
     registering two or three people failed now and then as a duplicate registration.

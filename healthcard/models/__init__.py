@@ -4,7 +4,7 @@ healthcard/<area>.py (cards.py, keys.py, audit.py ...)."""
 from .audit import AuditChainHead, AuditRecord
 from .cards import Card, CardStatus, Channel
 from .institutions import Institution, Level, Role, StaffProfile
-from .keys import Key, KeyPurpose, KeyState
+from .keys import DataKey, DataKeyPurpose, DataKeyState, Key, KeyPurpose, KeyState
 from .people import Guardianship, Person, Relation
 from .revocations import RevocationCounter, RevocationEntry, RevocationKind
 from .selfservice import (
@@ -41,6 +41,9 @@ __all__ = [
     "DailyInstitutionUse",
     "DailyIssuance",
     "DailyUsage",
+    "DataKey",
+    "DataKeyPurpose",
+    "DataKeyState",
     "FeeType",
     "Guardianship",
     "Institution",

@@ -85,6 +85,6 @@ def test_broker_down_leaves_the_job_queued_and_logs(card, network_printer, monke
     def down(*args, **kwargs):
         raise ConnectionRefusedError("broker down")
 
-    monkeypatch.setattr(tasks.print_job, "apply_async", down)
+    monkeypatch.setattr(tasks.queue.app, "send_task", down)
     tasks.send_print_job(1, "print.x")  # does not raise
     assert "could not queue print job 1" in caplog.text

@@ -1,10 +1,10 @@
 """Key management from the command line: a thin caller of healthcard.keys.
 
 python manage.py keys list [--purpose P] [--json]
-python manage.py keys rotate code-signing|dynamic-protection [--algorithm ed25519|sm2]
+python manage.py keys rotate code-signing|dynamic-protection|print-delivery [--algorithm …]
 python manage.py keys retire KID
 python manage.py keys revoke KID --reason TEXT
-python manage.py keys export-public [--output FILE]
+python manage.py keys export-public [--purpose print-delivery] [--output FILE]
 """
 
 import json
@@ -36,6 +36,12 @@ class Command(BaseCommand):
         revoke.add_argument("--reason", required=True)
         export = sub.add_parser("export-public", help="Print the public key set JSON.")
         export.add_argument("--output", help="Write to this file instead of stdout.")
+        export.add_argument(
+            "--purpose",
+            choices=keys.SIGNING,
+            default=KeyPurpose.CODE_SIGNING,
+            help="print-delivery: the key set print sites verify deliveries with.",
+        )
 
     def handle(self, *args, **options):
         action = options["action"]
@@ -54,7 +60,7 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"revoked {key.kid}")
             elif action == "export-public":
-                text = json.dumps(keys.public_key_set(), indent=2)
+                text = json.dumps(keys.public_key_set(options["purpose"]), indent=2)
                 if options["output"]:
                     with open(options["output"], "w", encoding="utf-8") as out:
                         out.write(text + "\n")

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from printing.models import Printer, queue_for
-from printing.tasks import ensure_embedded_broker
+from printing.queue import ensure_embedded_broker
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ import datetime
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from printing.models import JobStatus, PrintJob, queue_for
-from printing.tasks import send_print_job
+from printing.models import JobStatus, PrintJob
+from printing.queue import job_queue, send_print_job
 
 
 class Command(BaseCommand):
@@ -23,6 +23,6 @@ class Command(BaseCommand):
         ).select_related("printer__institution")
         count = 0
         for job in stale.iterator():
-            send_print_job(job.pk, queue_for(job.printer.institution.code))
+            send_print_job(job.pk, job_queue(job.printer.institution.code))
             count += 1
         self.stdout.write(f"{count} job(s) sent again.")
