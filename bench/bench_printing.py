@@ -37,6 +37,8 @@ os.environ.setdefault("HEALTHCARD_KEK", "dGVzdC1rZWstdGVzdC1rZWstdGVzdC1rZWstMzJ
 os.environ["HEALTHCARD_VAR_DIR"] = str(VAR)
 os.environ["MEDIA_ROOT"] = str(VAR / "media")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthcard.settings")
+# The benchmark prints to a virtual printer on 127.0.0.1, which production refuses.
+os.environ.setdefault("HEALTHCARD_PRINTER_NETWORKS", "127.0.0.1/32")
 
 import django  # noqa: E402
 

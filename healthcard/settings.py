@@ -53,6 +53,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """Comma-separated IP networks in CIDR notation (10.0.0.0/8, fd00::/8)."""
+    import ipaddress
+
+    networks = env_list(name, default)
+    for item in networks:
+        try:
+            ipaddress.ip_network(item)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP network: {exc}") from None
+    return networks
+
+
+def env_paths(name: str, default: list[str]) -> list[str]:
+    """Comma-separated absolute path patterns (`*` within a folder, `**` across folders)."""
+    patterns = env_list(name, default)
+    for item in patterns:
+        if not item.startswith("/") or "/../" in f"{item}/":
+            raise ImproperlyConfigured(f"{name}: {item!r} must be an absolute path without '..'")
+    return patterns
+
+
 def env_key(name: str) -> bytes | None:
     """A base64-encoded 32-byte key, or None when unset."""
     raw = os.environ.get(name, "").strip()
@@ -269,11 +291,34 @@ HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
 # "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
 HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
 
+# Error pages, error e-mails and log lines never show a secret: names matching
+# KEK/KEY/SECRET/PASS/TOKEN/CREDENTIAL... are hidden, URL passwords and the values of
+# secret settings and environment variables blanked wherever they appear
+# (healthcard/reporting.py, docs/configuration.md).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "healthcard.reporting.SecretsFilter"
+DEFAULT_EXCEPTION_REPORTER = "healthcard.reporting.SecretsReporter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {
+            "class": "healthcard.reporting.SecretsFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
+    # Django's default "django" logger would also print to its own console handler
+    # (with DEBUG), unscrubbed; its records reach ours through the root instead.
+    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
@@ -288,5 +333,18 @@ HEALTHCARD_PRINT_TIMEOUT = env_int("HEALTHCARD_PRINT_TIMEOUT", 10)
 HEALTHCARD_PRINT_MAX_RETRIES = env_int("HEALTHCARD_PRINT_MAX_RETRIES", 5)
 HEALTHCARD_PRINT_RETRY_DELAY = env_int("HEALTHCARD_PRINT_RETRY_DELAY", 10)
 HEALTHCARD_PRINT_RETRY_MAX_DELAY = env_int("HEALTHCARD_PRINT_RETRY_MAX_DELAY", 600)
+# Where printers may point (docs/printing.md, "Where a printer may point"): device
+# files of escpos-file/escpos-serial printers must match one of these patterns, and
+# network printers must be inside one of these networks. Loopback, link-local,
+# multicast and other special addresses are refused even inside a listed network,
+# unless a listed network lies wholly inside such a range (127.0.0.1/32 for a printer
+# emulator on a development machine). Checked when a printer is saved and again
+# before every job is sent.
+HEALTHCARD_PRINTER_DEVICES = env_paths(
+    "HEALTHCARD_PRINTER_DEVICES", ["/dev/usb/lp*", "/dev/ttyUSB*", "/dev/ttyS*", "/dev/ttyACM*"]
+)
+HEALTHCARD_PRINTER_NETWORKS = env_networks(
+    "HEALTHCARD_PRINTER_NETWORKS", ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
 # The queue a worker listens on when no institution has a printer yet.
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")

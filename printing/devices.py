@@ -1,6 +1,9 @@
 """Sending rendered bytes to ESC/POS printers through python-escpos.
 
-Two failures are told apart, because they call for different actions:
+Every send first checks where the printer points (printing.targets), because the
+allow-lists may have changed since it was saved: PrinterNotAllowed, nothing is sent, and
+trying again will not help. Two other failures are told apart, because they call for
+different actions:
 - PrinterUnavailable: nothing was sent (connection refused, timed out, the printer did
   not answer its status query before the job). Safe to try again later.
 - PrinterInterrupted: the connection broke, or the printer stopped answering, after
@@ -16,6 +19,7 @@ from escpos import printer as escpos_printer
 from escpos.exceptions import Error as EscposError
 
 from printing.models import Printer, PrinterKind
+from printing.targets import TargetRefused
 
 # DLE EOT 1: real-time "transmit printer status"; the reply is one byte 0xx1xx10.
 STATUS_QUERY = b"\x10\x04\x01"
@@ -29,9 +33,18 @@ class PrinterInterrupted(Exception):
     pass
 
 
+class PrinterNotAllowed(Exception):
+    pass
+
+
 def _device(printer: Printer, timeout: float):
+    try:
+        address = printer.check_target()
+    except TargetRefused as exc:
+        raise PrinterNotAllowed(exc.message) from None
     if printer.kind == PrinterKind.ESCPOS_NETWORK:
-        return escpos_printer.Network(host=printer.host, port=printer.port, timeout=timeout)
+        # The address just checked, not the name again: it cannot resolve elsewhere now.
+        return escpos_printer.Network(host=str(address), port=printer.port, timeout=timeout)
     if printer.kind == PrinterKind.ESCPOS_USB:
         return escpos_printer.Usb(
             idVendor=printer.usb_vendor_id,
@@ -65,7 +78,8 @@ def _where(printer: Printer) -> str:
 
 
 def send(printer: Printer, data: bytes, *, timeout: float | None = None) -> None:
-    """Deliver `data` to the printer. Raises PrinterUnavailable or PrinterInterrupted."""
+    """Deliver `data` to the printer. Raises PrinterNotAllowed, PrinterUnavailable or
+    PrinterInterrupted."""
     timeout = settings.HEALTHCARD_PRINT_TIMEOUT if timeout is None else timeout
     check = printer.status_check and printer.kind == PrinterKind.ESCPOS_NETWORK
     device = _device(printer, timeout)

@@ -8,10 +8,13 @@ writes the audit rows; nothing here changes state by itself.
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from printing import targets
 
 
 class PrinterKind(models.TextChoices):
@@ -102,6 +105,21 @@ class Printer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        try:
+            self.check_target()
+        except targets.TargetRefused as exc:
+            raise ValidationError({exc.field: exc.message}) from None
+
+    def check_target(self) -> targets.IPAddress | None:
+        """Refuse a device file or network address this platform does not allow
+        (printing.targets); for a network printer, return the address to connect to."""
+        if self.kind == PrinterKind.ESCPOS_NETWORK:
+            return targets.check_host(self.host, self.port)
+        if self.kind in (PrinterKind.ESCPOS_FILE, PrinterKind.ESCPOS_SERIAL):
+            targets.check_device(self.device)
+        return None
 
     @property
     def is_escpos(self) -> bool:

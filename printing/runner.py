@@ -88,6 +88,9 @@ def process(job_pk: int, *, last_attempt: bool = False) -> Result:
         return Result(Outcome.PRINTED)
     try:
         devices.send(printer, data)
+    except devices.PrinterNotAllowed as exc:
+        jobs.mark_failed(job, str(exc), reason="printer_not_allowed")
+        return Result(Outcome.FAILED, str(exc))
     except devices.PrinterUnavailable as exc:
         if last_attempt:
             jobs.mark_failed(job, str(exc), reason="unreachable")
@@ -112,7 +115,11 @@ def send_test_page(printer: Printer, *, by=None) -> str:
             result = output.store_pdf(0, data)
         else:
             devices.send(printer, data)
-    except (devices.PrinterUnavailable, devices.PrinterInterrupted) as exc:
+    except (
+        devices.PrinterNotAllowed,
+        devices.PrinterUnavailable,
+        devices.PrinterInterrupted,
+    ) as exc:
         result = f"error: {exc}"
     except (renderers.RenderError, FontError) as exc:
         result = f"error: {exc}"

@@ -1,13 +1,50 @@
-"""JSON bodies: at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes, and always an object.
+"""JSON bodies: at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes, at most MAX_DEPTH levels of
+nesting, text that is valid Unicode, and always an object.
 
 Django enforces the size limit only on request.body; DRF's parsers read the stream
-directly, so the limit is applied here, before anything is parsed.
+directly, so the limit is applied here, before anything is parsed. Nesting is counted
+before parsing too: Python's json module recurses once per level and raises
+RecursionError (a 500) long before the size limit. JSON escapes can spell a lone
+surrogate ("\\ud800"), which no UTF-8 response can carry: a message that echoed it
+crashed the renderer, so such text is refused here and never repeated.
 """
 
+import io
+import re
+from typing import Any
+
 from django.conf import settings
+from django.utils.translation import gettext_lazy
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from healthcard.api.errors import BodyTooLarge, NotAnObject
+
+# Our bodies nest four levels at most ({"events": [{"...": ...}]}); 32 leaves room.
+MAX_DEPTH = 32
+
+# A JSON string (skipped whole, so brackets inside it do not count) or a bracket.
+# Bytes: every byte of a UTF-8 multi-byte character is >= 0x80, never a quote or bracket.
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{\]}]')
+_OPENING = frozenset(b"[{")
+# Lone surrogates; a proper pair (\ud842\udfb7) decodes to one astral character.
+# (NUL is refused field by field: DRF's CharField prohibits it.)
+_BAD_TEXT = re.compile("[\ud800-\udfff]")
+
+
+class TooDeep(ParseError):
+    default_code = "too_deep"
+    default_detail = gettext_lazy("The JSON body is nested deeper than %(n)d levels.")
+
+    def __init__(self):
+        super().__init__(self.default_detail % {"n": MAX_DEPTH})
+
+
+class InvalidText(ParseError):
+    default_code = "invalid_text"
+    default_detail = gettext_lazy(
+        "The JSON body contains text that is not valid Unicode (a lone surrogate)."
+    )
 
 
 class ObjectJSONParser(JSONParser):
@@ -21,10 +58,42 @@ class ObjectJSONParser(JSONParser):
                 declared = 0
             if declared > limit:
                 raise BodyTooLarge()
-        data = super().parse(_Limited(stream, limit), media_type, parser_context)
+        raw = _Limited(stream, limit).read()
+        check_depth(raw)
+        data = super().parse(io.BytesIO(raw), media_type, parser_context)
         if not isinstance(data, dict):
             raise NotAnObject()
+        check_text(data)
         return data
+
+
+def check_depth(raw: bytes) -> None:
+    """Refuse more than MAX_DEPTH nested arrays/objects, without parsing."""
+    depth = 0
+    for match in _TOKENS.finditer(raw):
+        token = match.group()
+        if len(token) != 1:
+            continue  # a string
+        if token[0] in _OPENING:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise TooDeep()
+        else:
+            depth -= 1
+
+
+def check_text(value: Any) -> None:
+    """Refuse lone surrogates in any string, keys included."""
+    if isinstance(value, str):
+        if _BAD_TEXT.search(value):
+            raise InvalidText()
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key)
+            check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            check_text(item)
 
 
 class _Limited:

@@ -81,7 +81,7 @@ def test_serial_printer_without_device_is_unavailable(hospital):
         institution=hospital,
         name="serial",
         kind=PrinterKind.ESCPOS_SERIAL,
-        device="/dev/does-not-exist",
+        device="/dev/ttyUSB99",  # allowed, but no such device here
     )
     with pytest.raises(devices.PrinterUnavailable):
         devices.send(printer, JOB)
