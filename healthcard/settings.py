@@ -275,6 +275,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
+# `celery -A healthcard beat` runs these (docs/operations.md).
+CELERY_BEAT_SCHEDULE = {
+    "usage-partitions": {
+        "task": "healthcard.tasks.maintain_usage_partitions",
+        "schedule": 6 * 3600,
+    },
+}
 
 # --- Platform -------------------------------------------------------------------------
 # Organisation code of this card-management platform (national dynamic-code ORGCODE).
@@ -287,6 +294,13 @@ HEALTHCARD_AUDIT_PARTITIONS = env_int("HEALTHCARD_AUDIT_PARTITIONS", 16, minimum
 # (docs/keys.md): printed cards outlive key rotations.
 HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
     "HEALTHCARD_RETIRED_SIGNING_KEY_DAYS", 5 * 365, minimum=1
+)
+# Usage events (PostgreSQL: one partition per month, docs/data-model.md): months kept
+# in the database, partitions created ahead, and where older months are exported.
+HEALTHCARD_USAGE_RETENTION_MONTHS = env_int("HEALTHCARD_USAGE_RETENTION_MONTHS", 36, minimum=4)
+HEALTHCARD_USAGE_PARTITIONS_AHEAD = env_int("HEALTHCARD_USAGE_PARTITIONS_AHEAD", 3, minimum=1)
+HEALTHCARD_USAGE_ARCHIVE_DIR = Path(
+    env_str("HEALTHCARD_USAGE_ARCHIVE_DIR", str(VAR_DIR / "usage-archive"))
 )
 # "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
 HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")

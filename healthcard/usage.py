@@ -16,7 +16,7 @@ import uuid as uuid_module
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -247,6 +247,28 @@ def upload_batch(terminal: Terminal, scans: list[tuple[int, Scan]]) -> list[Item
     """
     if len(scans) > MAX_BATCH:
         raise BatchTooLarge(MAX_BATCH)
+    with transaction.atomic():
+        _lock_terminal_uploads(terminal)
+        return _upload_batch(terminal, scans)
+
+
+# pg_advisory_xact_lock(namespace, terminal id): see _lock_terminal_uploads.
+_UPLOAD_LOCK_NAMESPACE = 15_002
+
+
+def _lock_terminal_uploads(terminal: Terminal) -> None:
+    """On PostgreSQL the unique constraint holds the scan time (the partition key), so
+    only the lookup in _upload_batch sees the same UUID under another scan time: one
+    upload per terminal at a time keeps that lookup and the INSERT together. A
+    terminal uploads its batches one after another, so nobody waits in practice."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_UPLOAD_LOCK_NAMESPACE, terminal.pk]
+            )
+
+
+def _upload_batch(terminal: Terminal, scans: list[tuple[int, Scan]]) -> list[ItemResult]:
     uuids = [scan.uuid for _i, scan in scans]
     known = {e.uuid: e for e in UsageEvent.objects.filter(terminal=terminal, uuid__in=uuids)}
     results: list[ItemResult] = []
@@ -291,7 +313,7 @@ def _store(new_events: list[tuple[ItemResult, UsageEvent]], terminal: Terminal) 
                 event.pk = None
                 event.save()
         except IntegrityError:
-            previous = UsageEvent.objects.get(terminal=terminal, uuid=event.uuid)
+            previous = UsageEvent.objects.filter(terminal=terminal, uuid=event.uuid)[:1].get()
             repeat = _repeat(item.index, str(event.uuid), previous, event.fingerprint)
             item.status, item.result, item.event = repeat.status, repeat.result, previous
 
