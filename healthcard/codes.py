@@ -13,9 +13,9 @@ import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from healthcard import keys, national
+from healthcard import keys, keystate, national
 from healthcard.cards import CardError, require_active
-from healthcard.models import Card, CardStatus, Key, KeyPurpose
+from healthcard.models import Card, CardStatus
 from healthcard.offline import (
     CST,
     MAX_DYNAMIC_LIFETIME,
@@ -114,13 +114,8 @@ def dynamic_code(
 
 _verifiers: dict[tuple[str, str, bytes], KeyInfo] = {}
 
-# Every online verification runs these two lookups: compiled once (healthcard.prepared),
-# read fresh each time. Both are on unique columns, so no ORDER BY (.first() would add
-# one, and compiling Key.Meta.ordering was a noticeable part of the CPU).
-_KEY_BY_KID = PreparedQuery(
-    lambda kid: Key.objects.filter(kid=kid, purpose=KeyPurpose.CODE_SIGNING).order_by()[:1],
-    "\x00kid",
-)
+# Every online verification runs this lookup: compiled once (healthcard.prepared), read
+# fresh each time. On a unique column, so no ORDER BY.
 _CARD_BY_EHC_ID = PreparedQuery(
     lambda ehc_id: Card.objects.select_related("person").filter(ehc_id=ehc_id).order_by()[:1],
     "\x00ehc_id",
@@ -128,7 +123,9 @@ _CARD_BY_EHC_ID = PreparedQuery(
 
 
 def _key_info(kid: str) -> KeyInfo | None:
-    key = _KEY_BY_KID.first(kid)
+    # Key state from the process's snapshot (healthcard.keystate): no query per
+    # verification, and a revocation applies everywhere within keystate.MAX_AGE_SECONDS.
+    key = keystate.signing_key(kid)
     if key is None:
         return None
     public = bytes(key.public_key)
@@ -139,7 +136,6 @@ def _key_info(kid: str) -> KeyInfo | None:
         if len(_verifiers) > 256:
             _verifiers.clear()
         _verifiers[cache_key] = base
-    # State and window always come fresh from the database: a revocation is immediate.
     return KeyInfo(
         kid=key.kid,
         algorithm=key.algorithm,
@@ -155,8 +151,8 @@ def _check_validity(code: ParsedCode) -> None:
     """Online only: the national VALIDITY must decrypt, under the current or the
     previous protection key, to the same expiry the signature covers."""
     want = code.expires_at.astimezone(CST).replace(tzinfo=None)
-    for _key, secret in keys.protection_keys():
-        if national.decode_validity(code.validity, secret) == want:
+    for key in keystate.protection_keys():
+        if national.decode_validity(code.validity, keys.protection_secret_for(key)) == want:
             return
     raise Rejected(Reason.UNKNOWN_KEY, ehc_id=code.ehc_id, kind=code.kind, kid=code.kid)
 
