@@ -147,6 +147,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "healthcard.api.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "healthcard.urls"
