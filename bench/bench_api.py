@@ -67,10 +67,10 @@ def recreate_database() -> None:
         conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
-def prepare(var_dir: str) -> dict:
+def prepare(var_dir: str, env: dict = ENV) -> dict:
     """Migrate, then make an institution, two terminals and a card; return tokens and
-    the card's static code."""
-    os.environ.update(ENV, HEALTHCARD_VAR_DIR=var_dir)
+    the card's static code (bench/drills.py passes its own database in `env`)."""
+    os.environ.update(env, HEALTHCARD_VAR_DIR=var_dir)
     sys.path.insert(0, str(ROOT))
     import django
 

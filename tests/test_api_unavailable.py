@@ -39,3 +39,16 @@ def test_other_errors_are_not_disguised_as_unavailable(terminal, card, monkeypat
     monkeypatch.setattr(usage, "verify_and_record", down(ZeroDivisionError))
     with pytest.raises(ZeroDivisionError):
         terminal.post(VERIFY, {"code": codes.static_code(card), "care_step": "010101"})
+
+
+def test_an_outage_sends_no_error_mail_per_request(settings):
+    """Django logs every 5xx as an error, which mail_admins would send: not the 503s."""
+    import logging
+
+    keep = settings.LOGGING["filters"]["not_503"]["callback"]
+    record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "x", (), None)
+    record.status_code = 503
+    assert keep(record) is False
+    record.status_code = 500
+    assert keep(record) is True
+    assert "not_503" in settings.LOGGING["handlers"]["mail_admins"]["filters"]
