@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/drills.py postgres   # PostgreSQL stopped ~5 s under load
     .venv/bin/python bench/drills.py sigkill    # web workers SIGKILLed mid-request
+    .venv/bin/python bench/drills.py redis      # the broker stopped 30 s, print jobs
 
 Each drill runs its OWN PostgreSQL server (initdb into a temporary folder, port 5433)
-and never touches the machine's shared PostgreSQL or Redis; gunicorn listens on
+and, for the broker drill, its own redis-server on port 6380, and never touches the
+machine's shared PostgreSQL or Redis; gunicorn listens on
 127.0.0.1:8916. Load is a few client threads over loopback, bounded in time and in
 requests. Each drill prints requests sent, answers by status, and rows expected and
 found, and exits non-zero when a promise is broken.
@@ -184,10 +186,12 @@ def event_uuids(answers: list[dict]) -> list[str]:
     return [json.loads(a["body"])["usage_event"] for a in answers if a["status"] == 200]
 
 
-def report(title: str, answers: list[dict], checks: dict[str, bool], extra: dict) -> bool:
+def report(
+    title: str, answers: list[dict], checks: dict[str, bool], extra: dict, sent="requests sent"
+) -> bool:
     counts = collections.Counter(classify(a) for a in answers)
     print(f"== {title}")
-    print(f"requests sent: {len(answers)}")
+    print(f"{sent}: {len(answers)}")
     for label, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         print(f"  {label}: {n}")
     for key, value in extra.items():
@@ -300,9 +304,126 @@ def drill_sigkill(fixtures: dict, var_dir: str) -> bool:
     return report("web workers SIGKILLed mid-request", answers, checks, extra)
 
 
+REDIS_PORT = 6380
+BROKER = f"redis://127.0.0.1:{REDIS_PORT}/0"
+
+
+def start_redis() -> subprocess.Popen:
+    cmd = ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1"]
+    cmd += ["--save", "", "--appendonly", "no"]  # no persistence: an outage loses messages
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if (
+            subprocess.run(
+                ["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True
+            ).returncode
+            == 0
+        ):
+            return server
+        time.sleep(0.1)
+    raise RuntimeError("redis-server did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def drill_redis(var_dir: str, sweep_seconds: int = 5) -> bool:
+    """Print jobs submitted while the broker is down for 30 s are delivered after it
+    returns, by the automatic sweep (printing.sweep), and none prints twice."""
+    from healthcard.models import Card, Institution
+    from printing import jobs
+    from printing.models import JobStatus, Printer, PrinterKind, PrintJob
+
+    hospital = Institution.objects.get(code="430100000001")
+    card = Card.objects.get()
+    printer = Printer.objects.create(institution=hospital, name="drill", kind=PrinterKind.PDF)
+    redis = start_redis()
+    worker_env = {
+        **os.environ,
+        "CELERY_BROKER_URL": BROKER,
+        "HEALTHCARD_PRINT_SWEEP_SECONDS": str(sweep_seconds),
+    }
+    worker = subprocess.Popen(
+        [
+            *(str(ROOT / ".venv" / "bin" / "celery"), "-A", "healthcard", "worker", "-B"),
+            *("-Q", f"{printer.queue_name},celery", "--concurrency", "1", "-l", "warning"),
+            *("--schedule", str(Path(var_dir) / "beat-schedule")),
+        ],
+        cwd=ROOT,
+        env=worker_env,
+        start_new_session=True,
+    )
+    submitted, timings = [], []
+
+    def submit(n: int) -> None:
+        start = time.monotonic()
+        job, _created = jobs.submit_print_job(
+            card, printer, requested_by="command:drill", idempotency_key=f"drill-{n}"
+        )
+        timings.append(time.monotonic() - start)
+        submitted.append(job.pk)
+
+    try:
+        time.sleep(8)  # the worker connects
+        for n in range(5):
+            submit(n)
+        stop(redis)
+        redis = None
+        outage_started = time.monotonic()
+        n = 5
+        while time.monotonic() - outage_started < 30:
+            submit(n)
+            n += 1
+            time.sleep(1.5)
+        redis = start_redis()
+        back_at = time.monotonic()
+        delivered_at = None
+        while time.monotonic() - back_at < 120:
+            left = PrintJob.objects.filter(pk__in=submitted).exclude(status=JobStatus.PRINTED)
+            if not left.exists():
+                delivered_at = time.monotonic()
+                break
+            time.sleep(1)
+    finally:
+        stop(worker)
+        if redis is not None:
+            stop(redis)
+    states = collections.Counter(
+        PrintJob.objects.filter(pk__in=submitted).values_list("status", flat=True)
+    )
+    [(printed_records, twice)] = query(
+        """
+        SELECT count(*), count(*) - count(DISTINCT object_id)
+        FROM healthcard_auditrecord WHERE action = 'print.printed'
+        """
+    )
+    claimed_twice = PrintJob.objects.filter(pk__in=submitted, attempts__gt=1).count()
+    checks = {
+        "every submission succeeded": len(submitted) == n,
+        "every job printed after the broker returned, no manual step": delivered_at is not None,
+        "no job printed twice": twice == 0 and claimed_twice == 0 and printed_records == n,
+    }
+    extra = {
+        "jobs submitted (5 before, the rest during the 30 s outage)": n,
+        "slowest submission (s)": f"{max(timings):.2f}",
+        "job states": dict(states),
+        "print.printed audit records / jobs printed twice": f"{printed_records} / {twice}",
+        "delivered within (s) of the broker returning": "not all"
+        if delivered_at is None
+        else f"{delivered_at - back_at:.1f}",
+    }
+    answers = [{"status": 200}] * len(submitted)
+    return report(
+        "Redis (broker) stopped for 30 s while print jobs are submitted", answers, checks, extra
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("drill", choices=["postgres", "sigkill"])
+    parser.add_argument("drill", choices=["postgres", "sigkill", "redis"])
     args = parser.parse_args()
     pg = OwnPostgres()
     var_dir = tempfile.mkdtemp(prefix="healthcard-drill-")
@@ -313,11 +434,15 @@ def main() -> None:
         with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {DB_NAME}")
         env = {**bench_api.ENV, "DATABASE_URL": f"{PG_URL}/{DB_NAME}"}
+        if args.drill == "redis":
+            env["CELERY_BROKER_URL"] = BROKER
         fixtures = bench_api.prepare(var_dir, env)
         if args.drill == "postgres":
             ok = drill_postgres(fixtures, pg, var_dir)
-        else:
+        elif args.drill == "sigkill":
             ok = drill_sigkill(fixtures, var_dir)
+        else:
+            ok = drill_redis(var_dir)
     finally:
         pg.remove()
         shutil.rmtree(var_dir, ignore_errors=True)

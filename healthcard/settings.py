@@ -283,6 +283,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 6 * 3600,
     },
 }
+# Task modules beyond the apps' tasks.py (which autodiscovery finds by itself).
+CELERY_IMPORTS = ["printing.sweep"]
 
 # --- Platform -------------------------------------------------------------------------
 # Organisation code of this card-management platform (national dynamic-code ORGCODE).
@@ -370,4 +372,10 @@ HEALTHCARD_PRINTER_NETWORKS = env_networks(
     "HEALTHCARD_PRINTER_NETWORKS", ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 )
 # The queue a worker listens on when no institution has a printer yet.
+# Queued print jobs older than this are sent to their queue again (printing/sweep.py).
+HEALTHCARD_PRINT_SWEEP_SECONDS = env_int("HEALTHCARD_PRINT_SWEEP_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["print-sweep"] = {
+    "task": "printing.sweep.sweep_queued_print_jobs",
+    "schedule": HEALTHCARD_PRINT_SWEEP_SECONDS,
+}
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")
