@@ -13,7 +13,7 @@ import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from healthcard import keys, keystate, national
+from healthcard import keys, keystate, national, sql
 from healthcard.cards import CardError, require_active
 from healthcard.models import Card, CardStatus
 from healthcard.offline import (
@@ -31,7 +31,6 @@ from healthcard.offline import (
     parse,
     static_prefix,
 )
-from healthcard.prepared import PreparedQuery
 
 __all__ = [
     "CodeError",
@@ -114,13 +113,6 @@ def dynamic_code(
 
 _verifiers: dict[tuple[str, str, bytes], KeyInfo] = {}
 
-# Every online verification runs this lookup: compiled once (healthcard.prepared), read
-# fresh each time. On a unique column, so no ORDER BY.
-_CARD_BY_EHC_ID = PreparedQuery(
-    lambda ehc_id: Card.objects.select_related("person").filter(ehc_id=ehc_id).order_by()[:1],
-    "\x00ehc_id",
-)
-
 
 def _key_info(kid: str) -> KeyInfo | None:
     # Key state from the process's snapshot (healthcard.keystate): no query per
@@ -170,7 +162,7 @@ def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verificati
         seen = {"ehc_id": code.ehc_id, "kind": code.kind, "kid": code.kid}
         if code.kind == "dynamic":
             _check_validity(code)
-        card = _CARD_BY_EHC_ID.first(code.ehc_id)
+        card = sql.card_by_ehc_id(code.ehc_id)  # every verification: plain SQL
         if card is None:
             raise Rejected(Reason.UNKNOWN_CARD, **seen)
         if card.status == CardStatus.CANCELLED:

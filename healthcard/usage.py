@@ -20,11 +20,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import links, people
+from healthcard import links, people, sql
 from healthcard.codes import Verification, verify_code
 from healthcard.errors import DomainError
 from healthcard.models import Card, LinkKind, Scope, Terminal, UsageEvent
-from healthcard.prepared import PreparedInsert
 
 MAX_BATCH = 500
 # A terminal's clock may run a little fast; scans further in the future are refused.
@@ -88,7 +87,7 @@ def verify_and_record(terminal: Terminal, scan: Scan) -> tuple[Verification, Usa
     verification = verify_code(scan.code)
     event = _event(terminal, scan, verification, offline=False)
     event.scanned_at = timezone.now()
-    _INSERT_EVENT.save(event)
+    sql.insert(event)  # one per online verification: plain SQL
     return verification, event
 
 
@@ -149,10 +148,6 @@ def _links_seen(card: Card, terminal: Terminal, *, revealed: bool = False) -> di
         full = revealed or kind == LinkKind.LOCAL_PATIENT
         shown[kind] = link.number if full else link.masked_number
     return shown
-
-
-# One per online verification: the INSERT compiled once (healthcard.prepared).
-_INSERT_EVENT = PreparedInsert(UsageEvent)
 
 
 @dataclass
