@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import audit, keys, national
-from healthcard.errors import DomainError
-from healthcard.models import Card, CardStatus, Channel, Institution, Person
+from healthcard import access, audit, keys, national
+from healthcard.errors import DomainError, NotAllowed
+from healthcard.models import Card, CardStatus, Channel, Institution, Person, Scope, Terminal
 from healthcard.people import (
     PersonData,
     clean_person_data,
@@ -108,11 +108,19 @@ def register_and_issue(
     file (people.same_name: after normalisation); otherwise CardError
     'identity_mismatch' and nothing about the card, since an ID number alone is no
     proof of being its holder. Every existing card handed back this way writes a
-    `card.lookup` audit record.
+    `card.lookup` audit record; a refused one too, with result 'identity_mismatch'
+    (and nothing else is written), so that probing shows in the audit log.
 
     Also when the same identity is being registered concurrently (a terminal retrying
     a request that timed out): the one that loses the race on the unique constraint
-    returns the winner's card instead of refusing a duplicate."""
+    returns the winner's card instead of refusing a duplicate.
+
+    A terminal needs the `register` scope and acts for its own institution only
+    (NotAllowed)."""
+    if isinstance(by, Terminal):
+        access.require_scope(by, Scope.REGISTER)
+        if institution.pk != by.institution_id:
+            raise NotAllowed("institution_mismatch")
     data = clean_person_data(data)
     with transaction.atomic():
         person = find_person(data.id_type, data.id_number)
@@ -125,31 +133,41 @@ def register_and_issue(
                 person = find_person(data.id_type, data.id_number)
                 if person is None:
                     raise
-                _require_same_name(person, data.name)
-        else:
-            _require_same_name(person, data.name)
-        existing = Card.objects.filter(person=person).first()
-        if existing is None:
-            try:
-                return issue_card(
-                    person, channel=channel, institution=institution, by=by, ip=ip
-                ), True
-            except CardError as exc:
-                if exc.code != "already_issued":
-                    raise
-                existing = Card.objects.get(person=person)
-        audit.record(
-            "card.lookup", actor=by, obj=existing, institution=institution, ip=ip, channel=channel
-        )
-        return existing, False
-
-
-def _require_same_name(person: Person, name: str) -> None:
-    if not same_name(person.name, name):
-        raise CardError(
-            "identity_mismatch",
-            _("The name does not match the one registered for this identity document."),
-        )
+        if same_name(person.name, data.name):
+            existing = Card.objects.filter(person=person).first()
+            if existing is None:
+                try:
+                    card = issue_card(
+                        person, channel=channel, institution=institution, by=by, ip=ip
+                    )
+                    return card, True
+                except CardError as exc:
+                    if exc.code != "already_issued":
+                        raise
+                    existing = Card.objects.get(person=person)
+            audit.record(
+                "card.lookup",
+                actor=by,
+                obj=existing,
+                institution=institution,
+                ip=ip,
+                channel=channel,
+            )
+            return existing, False
+    # Outside the transaction above, which may have registered nothing: only this.
+    audit.record(
+        "card.lookup",
+        actor=by,
+        obj=person,
+        institution=institution,
+        ip=ip,
+        result="identity_mismatch",
+        channel=channel,
+    )
+    raise CardError(
+        "identity_mismatch",
+        _("The name does not match the one registered for this identity document."),
+    )
 
 
 def set_status(card: Card, status: str, *, by: Any, reason: str, ip: str | None = None) -> Card:

@@ -3,7 +3,8 @@
 A card carries at most one social-security card number, one medical-insurance code,
 one citizen-card number, and one local patient number per institution. A hospital's
 local patient number is visible only to that hospital; `links_for` is the one place
-that decides what an institution sees. Numbers are encrypted at rest with a blind
+that decides what an institution sees, and `may_change_shared` the one that decides
+who may replace or remove a shared number. Numbers are encrypted at rest with a blind
 index beside them, and audit records name the kind, never the number.
 """
 
@@ -14,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from healthcard import audit, pii, sql
-from healthcard.errors import DomainError
-from healthcard.models import Card, CardLink, CardStatus, Institution, LinkKind
+from healthcard import access, audit, pii, sql
+from healthcard.errors import DomainError, NotAllowed
+from healthcard.models import Card, CardLink, CardStatus, Institution, LinkKind, Terminal
 
 # Local patient numbers are whatever the hospital's HIS uses (digits, letters, a few
 # separators); the other kinds are digits and capital letters after normalisation.
@@ -51,8 +52,71 @@ def number_index(kind: str, institution: Institution | None, number: str) -> str
     return pii.blind_index(f"{kind}:{owner}:{number}", "card_link")
 
 
-def _owner(kind: str, institution: Institution) -> Institution | None:
+def _owner(kind: str, institution: Institution | None) -> Institution | None:
     return institution if kind == LinkKind.LOCAL_PATIENT else None
+
+
+def may_change_shared(link: CardLink, *, by: Any) -> bool:
+    """The rule for replacing or removing a shared number (social security, medical
+    insurance, citizen card), which every institution sees and relies on: only the
+    institution that set it, the holder (a resident account that holds or manages the
+    card), province-wide staff, or the platform itself (None) may. Anyone may set the
+    first one."""
+    if by is None:
+        return True
+    if isinstance(by, Terminal):
+        return by.institution_id == link.source_institution_id
+    if access.is_staff_user(by):
+        scope = access.staff_institution(by)
+        return scope is None or (scope is not False and scope.pk == link.source_institution_id)
+    return access.resident_manages(by, link.card.person)
+
+
+def _require_may_change(link: CardLink, *, by: Any) -> None:
+    if link.kind == LinkKind.LOCAL_PATIENT:
+        return  # found under the acting institution's own key: it is theirs
+    if not may_change_shared(link, by=by):
+        raise NotAllowed(
+            "link_not_yours",
+            _(
+                "This number was linked by another institution; only that institution, "
+                "the card holder or a province administrator can change or remove it."
+            ),
+        )
+
+
+def _audit(
+    action: str,
+    card: Card,
+    *,
+    kind: str,
+    acting: Institution,
+    set_by: Institution | None,
+    by: Any,
+    ip: str | None,
+    **details: Any,
+) -> None:
+    """One record under the acting institution; for a shared number also one under the
+    institution that had set it and one under the card's issuing institution (the
+    holder's), so that each sees a change made by someone else in its own audit trail."""
+    audit.record(action, actor=by, obj=card, institution=acting, ip=ip, kind=kind, **details)
+    if kind == LinkKind.LOCAL_PATIENT:
+        return
+    others = []
+    for institution in (set_by, card.institution):
+        if institution is not None and institution.pk != acting.pk and institution not in others:
+            others.append(institution)
+    for institution in others:
+        audit.record(
+            action,
+            actor=by,
+            obj=card,
+            institution=institution,
+            ip=ip,
+            kind=kind,
+            acting_institution=acting.code,
+            **details,
+        )
 
 
 def link(
@@ -60,34 +124,47 @@ def link(
     kind: str,
     number: Any,
     *,
-    institution: Institution,
+    institution: Institution | None,
     by: Any = None,
     ip: str | None = None,
 ) -> tuple[CardLink, bool]:
     """Link `number` to `card` as `kind` on behalf of `institution`, replacing the
     previous number of that kind (for local patient numbers: that institution's).
-    Returns (link, created). Refuses an invalid number (ValidationError) and a
-    cancelled card (LinkError 'card_cancelled')."""
+    Returns (link, created). `institution` may be None only for a shared number set by
+    the holder (recorded as set by the card's issuing institution).
+
+    Refuses an invalid number (ValidationError), a cancelled card (LinkError
+    'card_cancelled'), and replacing a shared number the caller may not change
+    (NotAllowed 'link_not_yours', see may_change_shared). The change is audited under
+    every institution concerned (_audit)."""
     number = normalise_number(kind, number)
     if card.status == CardStatus.CANCELLED:
         raise LinkError("card_cancelled", _("The card is cancelled."))
+    if institution is None and kind == LinkKind.LOCAL_PATIENT:
+        raise ValidationError({"kind": [_("A local patient number belongs to an institution.")]})
+    acting = institution or card.institution
     owner = _owner(kind, institution)
     values = {
         "number_enc": pii.encrypt(number, "card_link"),
         "number_index": number_index(kind, owner, number),
-        "source_institution": institution,
+        "source_institution": acting,
     }
     for _attempt in range(2):
         try:
             with transaction.atomic():
                 existing = (
                     CardLink.objects.select_for_update()
+                    .select_related("source_institution")
                     .filter(card=card, kind=kind, institution=owner)
                     .first()
                 )
+                set_by = None
                 if existing is not None:
                     if existing.number_index == values["number_index"]:
                         return existing, False  # same number again: nothing to change
+                    existing.card = card
+                    _require_may_change(existing, by=by)
+                    set_by = existing.source_institution
                     for field, value in values.items():
                         setattr(existing, field, value)
                     existing.save()
@@ -95,13 +172,14 @@ def link(
                 else:
                     obj = CardLink.objects.create(card=card, kind=kind, institution=owner, **values)
                     created = True
-                audit.record(
+                _audit(
                     "card.link",
-                    actor=by,
-                    obj=card,
-                    institution=institution,
-                    ip=ip,
+                    card,
                     kind=kind,
+                    acting=acting,
+                    set_by=set_by,
+                    by=by,
+                    ip=ip,
                     replaced=not created,
                 )
                 return obj, created
@@ -111,21 +189,42 @@ def link(
 
 
 def unlink(
-    card: Card, kind: str, *, institution: Institution, by: Any = None, ip: str | None = None
+    card: Card,
+    kind: str,
+    *,
+    institution: Institution | None,
+    by: Any = None,
+    ip: str | None = None,
 ) -> bool:
     """Remove the `kind` number from `card` (for local patient numbers: only
-    `institution`'s own). Returns False when there was none."""
+    `institution`'s own). Returns False when there was none. Refuses removing a shared
+    number the caller may not change (NotAllowed 'link_not_yours'); audited like link."""
     if kind not in LinkKind.values:
         raise ValidationError({"kind": [_("Unknown kind of linked number.")]})
+    if institution is None and kind == LinkKind.LOCAL_PATIENT:
+        return False
     with transaction.atomic():
-        deleted, _counts = CardLink.objects.filter(
-            card=card, kind=kind, institution=_owner(kind, institution)
-        ).delete()
-        if deleted:
-            audit.record(
-                "card.unlink", actor=by, obj=card, institution=institution, ip=ip, kind=kind
-            )
-    return bool(deleted)
+        existing = (
+            CardLink.objects.select_for_update()
+            .select_related("source_institution")
+            .filter(card=card, kind=kind, institution=_owner(kind, institution))
+            .first()
+        )
+        if existing is None:
+            return False
+        existing.card = card
+        _require_may_change(existing, by=by)
+        existing.delete()
+        _audit(
+            "card.unlink",
+            card,
+            kind=kind,
+            acting=institution or card.institution,
+            set_by=existing.source_institution,
+            by=by,
+            ip=ip,
+        )
+    return True
 
 
 def links_for(card: Card, institution: Institution) -> dict[str, CardLink]:

@@ -113,10 +113,14 @@ def register_person(
     ip: str | None = None,
 ) -> Person:
     """Create a person after validation, registered by `institution` (None for online
-    self-service). Staff need `healthcard.add_person`. Refuses a second registration of
-    the same identity with a ValidationError on id_number."""
+    self-service). Staff need `healthcard.add_person` and register for their own
+    institution only, unless province-wide (NotAllowed). Refuses a second registration
+    of the same identity with a ValidationError on id_number."""
     if access.is_staff_user(by):
         access.require_perm(by, "healthcard.add_person")
+        scope = access.staff_institution(by)
+        if scope is not None and (institution is None or scope.pk != institution.pk):
+            raise NotAllowed()
     data = clean_person_data(data)
     person = Person(
         name=data.name,
@@ -146,22 +150,16 @@ def register_person(
 CHANGEABLE = ("phone", "address", "nation")
 
 
-def change_person(
-    person: Person, *, by: Any, ip: str | None = None, **changes: Any
-) -> tuple[Person, list[str]]:
-    """Change a person's phone, address or nation. Staff need `healthcard.change_person`
-    and the person within their institution; a resident may change the people whose
-    cards they manage. Returns (person, names of the fields that changed). Refuses
-    other fields (PersonError 'not_changeable') and invalid values (ValidationError)."""
+def clean_changes(changes: dict[str, Any]) -> dict[str, str]:
+    """Validate what change_person would change (a form checks with this first): the
+    clean values by field. Refuses other fields (PersonError 'not_changeable') and
+    invalid values (one ValidationError with every field's messages)."""
     unknown = sorted(set(changes) - set(CHANGEABLE))
     if unknown:
         raise PersonError(
             "not_changeable",
             _("These details cannot be changed here: %(fields)s.") % {"fields": ", ".join(unknown)},
         )
-    if access.is_staff_user(by):
-        access.require_perm(by, "healthcard.change_person")
-    access.require_person_access(by, person)
     errors: dict[str, list] = {}
     values: dict[str, str] = {}
     if "phone" in changes:
@@ -179,6 +177,20 @@ def change_person(
         values["nation"] = nation
     if errors:
         raise ValidationError(errors)
+    return values
+
+
+def change_person(
+    person: Person, *, by: Any, ip: str | None = None, **changes: Any
+) -> tuple[Person, list[str]]:
+    """Change a person's phone, address or nation (an empty phone or address removes
+    it). Staff need `healthcard.change_person` and the person within their
+    institution; a resident may change the people whose cards they manage; terminals
+    may not. Returns (person, names of the fields that changed) and audits
+    `person.change` when anything did. Refuses what clean_changes refuses, and callers
+    who may not (NotAllowed 'forbidden' or 'not_found')."""
+    _require_may_manage(by, person, "healthcard.change_person")
+    values = clean_changes(changes)
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)
         changed = [field for field, value in values.items() if getattr(person, field) != value]
@@ -198,6 +210,16 @@ def change_person(
     return person, changed
 
 
+def _require_may_manage(by: Any, person: Person, perm: str) -> None:
+    """Staff with `perm` who may see the person, or a resident who holds or manages
+    the card, or the platform itself (None). Terminals manage no one."""
+    if isinstance(by, Terminal):
+        raise NotAllowed()
+    if access.is_staff_user(by):
+        access.require_perm(by, perm)
+    access.require_person_access(by, person)
+
+
 def _institution_of(person: Person) -> Institution | None:
     card = getattr(person, "card", None)
     return card.institution if card is not None else person.registered_by
@@ -206,33 +228,51 @@ def _institution_of(person: Person) -> Institution | None:
 def add_dependant(
     guardian: Person, dependant: Person, relation: str, *, by: Any = None, ip: str | None = None
 ) -> Guardianship:
-    """Let `guardian` manage `dependant`'s card. Refuses self-links and unknown
-    relations. Limits on how many family members or managers are the caller's
-    policy (the portal's) and are checked there before this is called."""
+    """Let `guardian` manage `dependant`'s card (`family.add`); for an existing link
+    with another relation, change the relation (`family.change`). Staff need
+    `healthcard.add_guardianship` and both people within their institution; a
+    resident may add only to their own person; terminals may not (NotAllowed).
+    Refuses self-links and unknown relations (PersonError). Limits on how many family
+    members or managers are the caller's policy (the portal's) and are checked there
+    before this is called."""
     if guardian.pk == dependant.pk:
         raise PersonError("self", _("A person cannot be their own family member."))
     if relation not in Relation.values:
         raise PersonError("relation", _("Unknown family relation."))
+    if isinstance(by, Terminal):
+        raise NotAllowed()
     if access.is_staff_user(by):
         access.require_perm(by, "healthcard.add_guardianship")
         access.require_person_access(by, guardian)
         access.require_person_access(by, dependant)
+    elif by is not None:
+        own = getattr(by, "person", None)
+        if own is None or own.pk != guardian.pk:
+            raise NotAllowed("not_found")
     with transaction.atomic():
-        link, created = Guardianship.objects.get_or_create(
+        link, created = Guardianship.objects.select_for_update().get_or_create(
             guardian=guardian, dependant=dependant, defaults={"relation": relation}
         )
         if created:
             audit.record("family.add", actor=by, obj=link, ip=ip, relation=relation)
+        elif link.relation != relation:
+            old, link.relation = link.relation, relation
+            link.save(update_fields=["relation"])
+            audit.record("family.change", actor=by, obj=link, ip=ip, relation=relation, old=old)
     return link
 
 
 def remove_dependant(link: Guardianship, *, by: Any = None, ip: str | None = None) -> None:
-    """End a family link. The guardian, the dependant (an adult may leave a link at any
-    time) or staff of their institution may do it."""
+    """End a family link (`family.remove`). The guardian, the dependant (an adult may
+    leave a link at any time), staff with `healthcard.add_guardianship` who may see the
+    dependant, or the platform itself may; terminals and anyone else may not
+    (NotAllowed)."""
+    if isinstance(by, Terminal):
+        raise NotAllowed()
     if access.is_staff_user(by):
         access.require_perm(by, "healthcard.add_guardianship")
         access.require_person_access(by, link.dependant)
-    elif by is not None and not isinstance(by, Terminal):
+    elif by is not None:
         own = getattr(by, "person", None)
         if own is None or own.pk not in (link.guardian_id, link.dependant_id):
             raise NotAllowed("not_found")

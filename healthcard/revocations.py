@@ -11,7 +11,9 @@ import re
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from healthcard.errors import DomainError
 from healthcard.models import Card, RevocationCounter, RevocationEntry, RevocationKind
 from healthcard.offline import card_ref
 
@@ -19,8 +21,13 @@ MAX_PAGE = 5000
 _CURSOR = re.compile(r"c(0|[1-9][0-9]{0,17})")  # fits a signed 64-bit integer
 
 
-class BadCursor(ValueError):
-    """The `since` cursor is not one this service handed out."""
+class BadCursor(DomainError, ValueError):
+    """The `since` cursor is not one this service handed out (400 in the API)."""
+
+    http_status = 400
+
+    def __init__(self, cursor: object = None):
+        super().__init__("bad_cursor", _("The cursor is not valid."))
 
 
 def encode_cursor(seq: int) -> str:

@@ -5,9 +5,13 @@ The groups are brought in line after every migrate (permissions only exist then)
 a staff user's group follows their StaffProfile role (`assign_role`).
 """
 
+from typing import Any
+
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from healthcard import access, audit
+from healthcard.errors import NotAllowed
 from healthcard.models import Role, StaffProfile
 
 _CLERK = [
@@ -79,9 +83,27 @@ def sync_role_groups(**kwargs) -> None:
         group.permissions.set(perms)
 
 
-def assign_role(user, institution, role: str) -> StaffProfile:
-    """Make `user` a staff member of `institution` with `role` (and only that group)."""
+def assign_role(
+    user, institution, role: str, *, by: Any = None, ip: str | None = None
+) -> StaffProfile:
+    """Make `user` a staff member of `institution` with `role` (and only that group),
+    and write a `staff.role` audit record when the institution or role is new.
+
+    Who may grant what: province-wide staff (and the platform itself, `by` None) any
+    institution and role; other staff need `healthcard.change_staffprofile` and may
+    staff only their own institution, never with the province administrator role
+    (NotAllowed). Refuses an unknown role (ValueError)."""
+    if role not in ROLE_PERMISSIONS:
+        raise ValueError(f"unknown role {role!r}")
+    if access.is_staff_user(by):
+        access.require_perm(by, "healthcard.change_staffprofile")
+        scope = access.staff_institution(by)
+        if scope is not None and (
+            scope is False or scope.pk != institution.pk or role == Role.PROVINCE_ADMIN
+        ):
+            raise NotAllowed()
     with transaction.atomic():
+        old = StaffProfile.objects.filter(user=user).first()
         profile, _created = StaffProfile.objects.update_or_create(
             user=user, defaults={"institution": institution, "role": role}
         )
@@ -91,4 +113,14 @@ def assign_role(user, institution, role: str) -> StaffProfile:
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
+        if old is None or (old.institution_id, old.role) != (institution.pk, role):
+            audit.record(
+                "staff.role",
+                actor=by,
+                obj=user,
+                institution=institution,
+                ip=ip,
+                role=role,
+                **({"old_role": old.role} if old is not None else {}),
+            )
     return profile

@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import audit, sql
+from healthcard import access, audit, sql
+from healthcard.errors import NotAllowed
 from healthcard.models import Institution, Scope, Terminal, TerminalKind
 
 TOKEN_PREFIX = "hct"  # noqa: S105 - a label, not a secret
@@ -47,6 +48,30 @@ def clean_scopes(scopes: Iterable[str]) -> list[str]:
     return [s for s in Scope.values if s in wanted]
 
 
+def _clean_fields(name: Any, kind: Any, errors: dict[str, list[str]]) -> str:
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = [_("Enter a name for the terminal.")]
+    elif len(name) > 100:
+        errors["name"] = [_("The name is longer than 100 characters.")]
+    if kind not in TerminalKind.values:
+        errors["kind"] = [_("Unknown terminal type.")]
+    return name
+
+
+def _require_manager(
+    by: Any, institution: Institution, perm: str = "healthcard.change_terminal"
+) -> None:
+    """Staff need `perm` and the terminal's institution within their own (outside it
+    the terminal is not found). Commands and the platform (no staff user) may."""
+    if not access.is_staff_user(by):
+        return
+    access.require_perm(by, perm)
+    scope = access.staff_institution(by)
+    if scope is not None and (scope is False or scope.pk != institution.pk):
+        raise NotAllowed("not_found")
+
+
 def create_terminal(
     institution: Institution,
     name: str,
@@ -57,15 +82,11 @@ def create_terminal(
 ) -> tuple[Terminal, str]:
     """Create a terminal of `institution` and return it with its token, which is not
     stored anywhere and cannot be shown again. Refuses an inactive institution, an
-    empty name, an unknown kind or scope (ValidationError)."""
-    name = (name or "").strip()
+    empty name, an unknown kind or scope (ValidationError), and staff without
+    `healthcard.add_terminal` or of another institution (NotAllowed)."""
+    _require_manager(by, institution, "healthcard.add_terminal")
     errors: dict[str, list[str]] = {}
-    if not name:
-        errors["name"] = [_("Enter a name for the terminal.")]
-    elif len(name) > 100:
-        errors["name"] = [_("The name is longer than 100 characters.")]
-    if kind not in TerminalKind.values:
-        errors["kind"] = [_("Unknown terminal type.")]
+    name = _clean_fields(name, kind, errors)
     if not institution.is_active:
         errors["institution"] = [_("The institution is not active.")]
     try:
@@ -102,9 +123,56 @@ def create_terminal(
     raise RuntimeError("could not draw a unique token prefix")
 
 
+def change_terminal(
+    terminal: Terminal,
+    *,
+    name: str,
+    kind: str,
+    scopes: Iterable[str],
+    by: Any = None,
+    ip: str | None = None,
+) -> tuple[Terminal, list[str]]:
+    """Change a terminal's name, type and scopes (its institution and token never
+    change here). Returns (terminal, names of the fields that changed) and writes a
+    `terminal.change` audit record when anything did. Refuses an empty name, an unknown
+    type or scope (ValidationError) and staff without `healthcard.change_terminal` or
+    outside the terminal's institution (NotAllowed)."""
+    errors: dict[str, list[str]] = {}
+    name = _clean_fields(name, kind, errors)
+    try:
+        scope_list = clean_scopes(scopes)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    values = {"name": name, "kind": kind, "scopes": scope_list}
+    with transaction.atomic():
+        # Fresh from the database: an admin form has already changed the instance.
+        current = Terminal.objects.select_for_update().select_related("institution")
+        current = current.get(pk=terminal.pk)
+        _require_manager(by, current.institution)
+        changed = [field for field, value in values.items() if getattr(current, field) != value]
+        if not changed:
+            return current, []
+        for field in changed:
+            setattr(current, field, values[field])
+        current.save(update_fields=changed)
+        audit.record(
+            "terminal.change",
+            actor=by,
+            obj=current,
+            institution=current.institution,
+            ip=ip,
+            kind=current.kind,
+            scopes=current.scopes,
+        )
+    return current, changed
+
+
 def rotate_token(terminal: Terminal, *, by: Any = None) -> str:
     """Replace the terminal's token (the old one stops working at once) and return the
-    new one, shown once."""
+    new one, shown once. Staff: as change_terminal."""
+    _require_manager(by, terminal.institution)
     prefix, token = _new_token()
     with transaction.atomic():
         terminal.token_prefix = prefix
@@ -136,7 +204,9 @@ def authenticate(token: str) -> Terminal | None:
 
 def disable(terminal: Terminal, *, by: Any = None) -> Terminal:
     """Disable a terminal: its token is refused from the next request on. Disabling a
-    disabled terminal changes nothing and writes no audit row."""
+    disabled terminal changes nothing and writes no audit row. Staff: as
+    change_terminal."""
+    _require_manager(by, terminal.institution)
     with transaction.atomic():
         updated = Terminal.objects.filter(pk=terminal.pk, is_active=True).update(
             is_active=False, disabled_at=timezone.now()

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from healthcard.admin.base import InstitutionScopedAdmin
+from healthcard.errors import DomainError
 from printing import jobs
 from printing.models import Printer, PrintJob, queue_for
 
@@ -72,8 +73,8 @@ def _job_action(function, description: str, done_message: str, permission: str =
             try:
                 function(job, by=request.user)
                 done += 1
-            except jobs.PrintError as exc:
-                modeladmin.message_user(request, f"#{job.pk}: {exc}", messages.ERROR)
+            except DomainError as exc:
+                modeladmin.refused(request, exc, f"#{job.pk}")
         if done:
             modeladmin.message_user(request, done_message % {"n": done}, messages.SUCCESS)
 

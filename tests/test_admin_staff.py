@@ -34,8 +34,9 @@ def test_institution_admin_creates_a_clerk_of_their_institution(
     assert user.is_staff and not user.is_superuser
     assert list(user.groups.values_list("name", flat=True)) == [Role.CLERK]
     assert user.staff_profile.institution == hospital
-    rec = AuditRecord.objects.get(action="staff.role")
-    assert (rec.object_id, rec.institution) == (str(user.pk), hospital.code)
+    rec = AuditRecord.objects.get(action="staff.role", object_id=str(user.pk))
+    assert rec.institution == hospital.code
+    assert (rec.actor, rec.details) == (f"user:{institution_admin.pk}", {"role": Role.CLERK})
 
 
 @pytest.mark.parametrize("target", ["other_institution", "province_admin_role"])

@@ -135,14 +135,18 @@ def test_existing_id_number_with_another_name_is_409_without_card_data(terminal,
     assert set(body) == {"error"}
     text = response.content.decode()
     assert card.ehc_id not in text and "EHCID" not in text and card.person.name not in text
-    assert not AuditRecord.objects.filter(action="card.lookup").exists()
+    refused = AuditRecord.objects.get(action="card.lookup")
+    assert (refused.result, refused.actor) == (
+        "identity_mismatch",
+        f"terminal:{terminal.terminal.pk}",
+    )
 
 
 def test_returning_an_existing_card_is_audited_as_a_lookup(terminal, card, hospital):
     data = {"name": f" {card.person.name} ", "id_type": "01", "id_number": card.person.id_number}
     assert terminal.post(URL, data).status_code == 200
     rec = AuditRecord.objects.get(action="card.lookup")
-    assert (rec.object_type, rec.object_id) == ("card", str(card.pk))
+    assert (rec.object_type, rec.object_id, rec.result) == ("card", str(card.pk), "ok")
     assert rec.actor == f"terminal:{terminal.terminal.pk}"
     assert rec.institution == hospital.code
     assert card.person.id_number not in str(rec.details)
@@ -161,7 +165,8 @@ def test_batch_refuses_an_existing_id_number_with_another_name_per_item(terminal
     assert refused["error"]["code"] == "identity_mismatch"
     assert "card" not in refused
     assert existing["card"]["ehc_id"] == card.ehc_id
-    assert AuditRecord.objects.filter(action="card.lookup").count() == 1
+    lookups = AuditRecord.objects.filter(action="card.lookup").order_by("id")
+    assert [r.result for r in lookups] == ["identity_mismatch", "ok"]
 
 
 # --- Batch ----------------------------------------------------------------------------

@@ -64,13 +64,109 @@ def test_each_institution_has_its_own_local_number_and_sees_only_it(
     assert theirs.json()["links"] == {"local_patient": "XT-9"}
 
 
-def test_shared_kinds_are_one_per_card(terminal, outsider_terminal, card):
+def test_shared_kinds_are_one_per_card(terminal, card):
     terminal.put(url(card, "medical_insurance"), {"number": "MI0000001"})
-    response = outsider_terminal.put(url(card, "medical_insurance"), {"number": "MI0000002"})
+    response = terminal.put(url(card, "medical_insurance"), {"number": "MI0000002"})
     assert response.status_code == 200
     link = CardLink.objects.get()
     assert link.number == "MI0000002"
     assert link.institution is None
+
+
+# --- Shared numbers: changed only by who set them (issue 8, hole 4) --------------------
+SHARED = ["social_security", "medical_insurance", "citizen_card"]
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_another_institution_cannot_replace_a_shared_number(
+    terminal, outsider_terminal, card, kind
+):
+    terminal.put(url(card, kind), {"number": "SS0000001"})
+    response = outsider_terminal.put(url(card, kind), {"number": "SS0000002"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "link_not_yours"
+    assert CardLink.objects.get().number == "SS0000001"
+    assert AuditRecord.objects.filter(action="card.link").count() == 1
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_another_institution_cannot_remove_a_shared_number(terminal, outsider_terminal, card, kind):
+    terminal.put(url(card, kind), {"number": "SS0000001"})
+    response = outsider_terminal.delete(url(card, kind))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "link_not_yours"
+    assert CardLink.objects.count() == 1
+    assert not AuditRecord.objects.filter(action="card.unlink").exists()
+
+
+def test_the_same_number_again_from_another_institution_changes_nothing(
+    terminal, outsider_terminal, card
+):
+    terminal.put(url(card, "social_security"), {"number": "SS0000001"})
+    response = outsider_terminal.put(url(card, "social_security"), {"number": "SS0000001"})
+    assert response.status_code == 200 and response.json()["created"] is False
+    assert AuditRecord.objects.filter(action="card.link").count() == 1
+
+
+def test_a_shared_number_another_institution_set_first_is_audited_under_both(
+    outsider_terminal, card, hospital, other_hospital
+):
+    """The card is `hospital`'s; the outsider sets the first number: both see it."""
+    outsider_terminal.put(url(card, "citizen_card"), {"number": "CC0000001"})
+    recs = AuditRecord.objects.filter(action="card.link").order_by("id")
+    assert [r.institution for r in recs] == [other_hospital.code, hospital.code]
+    assert recs[1].details == {
+        "kind": "citizen_card",
+        "replaced": False,
+        "acting_institution": other_hospital.code,
+    }
+
+
+def test_a_change_by_the_holder_is_audited_under_the_setter_and_the_card_institution(
+    outsider_terminal, card, resident, hospital, other_hospital
+):
+    outsider_terminal.put(url(card, "social_security"), {"number": "SS0000001"})
+    AuditRecord.objects.all().delete()
+    links.link(card, "social_security", "SS0000002", institution=None, by=resident)
+    assert CardLink.objects.get().number == "SS0000002"
+    recs = AuditRecord.objects.filter(action="card.link")
+    assert {r.institution for r in recs} == {hospital.code, other_hospital.code}
+    assert {r.actor for r in recs} == {f"user:{resident.pk}"}
+    links.unlink(card, "social_security", institution=None, by=resident)
+    assert not CardLink.objects.exists()
+
+
+def test_a_province_administrator_may_change_any_shared_number(
+    outsider_terminal, card, province_admin, hospital
+):
+    outsider_terminal.put(url(card, "medical_insurance"), {"number": "MI0000001"})
+    links.link(card, "medical_insurance", "MI0000002", institution=hospital, by=province_admin)
+    assert CardLink.objects.get().number == "MI0000002"
+
+
+def test_staff_of_another_institution_may_not_change_a_shared_number(
+    terminal, card, outsider, other_hospital
+):
+    from healthcard.errors import NotAllowed
+
+    terminal.put(url(card, "medical_insurance"), {"number": "MI0000001"})
+    with pytest.raises(NotAllowed):
+        links.link(card, "medical_insurance", "MI0000002", institution=other_hospital, by=outsider)
+
+
+def test_another_resident_may_not_change_a_shared_number(terminal, card, make_card):
+    from django.contrib.auth import get_user_model
+
+    from healthcard.errors import NotAllowed
+
+    stranger = get_user_model().objects.create_user("stranger")
+    other = make_card(name="李四")
+    other.person.user = stranger
+    other.person.save(update_fields=["user"])
+    terminal.put(url(card, "medical_insurance"), {"number": "MI0000001"})
+    with pytest.raises(NotAllowed):
+        links.unlink(card, "medical_insurance", institution=None, by=stranger)
+    assert CardLink.objects.count() == 1
 
 
 def test_delete_unlinks(terminal, card):

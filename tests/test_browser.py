@@ -81,3 +81,29 @@ def test_wrong_totp_keeps_staff_out(page, live_server, clerk):
     page.click("input[type=submit]")
     assert page.url.startswith(live_server.url + "/admin/login/")
     assert page.locator(".errornote").count() == 1
+
+
+def test_supervisor_sees_masked_person_then_reveals_with_a_reason(
+    page, live_server, supervisor, card
+):
+    """Issue 8: the person's page is masked; the full identity needs a reason."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from healthcard.models import AuditRecord
+
+    device = TOTPDevice.objects.create(user=supervisor, name="phone", confirmed=True)
+    page.goto(live_server.url + "/admin/")
+    page.fill("#id_username", "supervisor")
+    page.fill("#id_password", PASSWORD)
+    token = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    page.fill("#id_otp_token", f"{token:0{device.digits}d}")
+    page.click("input[type=submit]")
+    page.wait_for_url(live_server.url + "/admin/")
+    page.goto(f"{live_server.url}/admin/healthcard/person/{card.person.pk}/change/")
+    assert "张*三" in page.content() and "张小三" not in page.content()
+    page.click("text=查看完整身份信息")
+    page.fill("#id_reason", "核对患者身份")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#identity")
+    assert card.person.id_number in page.inner_text("#identity")
+    assert AuditRecord.objects.filter(action="identity.reveal").count() == 1

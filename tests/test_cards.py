@@ -164,7 +164,15 @@ def test_an_id_number_with_another_name_is_refused_and_returns_nothing(card, hos
         )
     assert exc_info.value.code == "identity_mismatch"
     assert card.ehc_id not in str(exc_info.value) and not exc_info.value.details
-    assert counts() == before
+    # Nothing written but the refused lookup itself, so that probing shows.
+    assert counts() == {**before, "audit": before["audit"] + 1}
+    rec = AuditRecord.objects.get(action="card.lookup")
+    assert (rec.result, rec.object_type, rec.object_id) == (
+        "identity_mismatch",
+        "person",
+        str(card.person.pk),
+    )
+    assert name not in str(rec.details)
 
 
 def test_a_registered_person_without_a_card_gets_none_under_another_name(hospital):
@@ -459,3 +467,25 @@ def test_concurrent_registrations_of_one_identity_return_one_card(hospital):
     assert sorted(created for _card, created in results) == [False] * (threads_n - 1) + [True]
     assert Person.objects.count() == 1
     assert audit.verify()[1] is None
+
+
+def test_a_terminal_registers_only_with_the_register_scope_and_for_its_institution(
+    make_terminal, hospital, other_hospital
+):
+    from healthcard.errors import NotAllowed
+
+    verifier = make_terminal(hospital, scopes=["verify"], name="verifier").terminal
+    registrar = make_terminal(hospital, scopes=["register"], name="registrar").terminal
+    with pytest.raises(NotAllowed) as exc:
+        cards.register_and_issue(person_data(), channel="2", institution=hospital, by=verifier)
+    assert exc.value.code == "missing_scope"
+    with pytest.raises(NotAllowed) as exc:
+        cards.register_and_issue(
+            person_data(), channel="2", institution=other_hospital, by=registrar
+        )
+    assert exc.value.code == "institution_mismatch"
+    assert not Person.objects.exists()
+    card, created = cards.register_and_issue(
+        person_data(), channel="2", institution=hospital, by=registrar
+    )
+    assert created and card.institution == hospital

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIRequestFactory
 
-from healthcard import cards, codes, keys, links, people, usage
+from healthcard import cards, codes, keys, links, people, revocations, usage
 from healthcard.api.errors import exception_handler
 from healthcard.errors import DomainError, NotAllowed
 from printing import jobs, slips
@@ -20,6 +20,7 @@ from printing import jobs, slips
         keys.KeyManagementError,
         people.PersonError,
         usage.BatchTooLarge,
+        revocations.BadCursor,
         NotAllowed,
     ],
 )
@@ -47,3 +48,4 @@ def test_not_allowed_is_403_and_not_found_is_404():
 
 def test_a_subclass_may_choose_its_status():
     assert _answer(usage.BatchTooLarge(500)).status_code == 413
+    assert _answer(revocations.BadCursor("x")).status_code == 400

@@ -6,7 +6,8 @@ from django.utils.translation import ngettext
 
 from healthcard import cards
 from healthcard.admin.base import InstitutionScopedAdmin
-from healthcard.admin.people import identity_indexes
+from healthcard.admin.people import id_search_term, identity_indexes
+from healthcard.errors import DomainError
 from healthcard.models import Card, CardStatus
 
 
@@ -36,8 +37,8 @@ class CardAdmin(InstitutionScopedAdmin):
         "issued_at",
     ]
     list_filter = ["status", "channel", "institution", "institution__city_code"]
-    search_fields = ["=ehc_id"]
-    search_help_text = _("Search by exact ID number or EHC ID.")
+    change_list_template = "admin/healthcard/id_search_change_list.html"
+    id_search_help = _("Exact ID number of the holder, or the card's EHC ID.")
     list_select_related = ["person", "institution"]
     readonly_fields = [
         "person",
@@ -76,15 +77,18 @@ class CardAdmin(InstitutionScopedAdmin):
         return obj.person.masked_name
 
     def get_search_results(self, request, queryset, search_term):
-        indexes = identity_indexes(search_term)
-        if indexes and len(search_term.strip()) != 64:
-            return queryset.filter(person__identity_index__in=indexes), False
-        return super().get_search_results(request, queryset, search_term.strip().upper())
+        term = id_search_term(request)  # a POST form: numbers never go into URLs
+        if term is None:
+            return queryset, False
+        term = term.strip()
+        if len(term) == 64:
+            return queryset.filter(ehc_id=term.upper()), False
+        return queryset.filter(person__identity_index__in=identity_indexes(term)), False
 
     def change_status(self, request, queryset, status, description):
         form = StatusReasonForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            done, refused = 0, []
+            done = 0
             for card in queryset:
                 try:
                     cards.set_status(
@@ -95,16 +99,14 @@ class CardAdmin(InstitutionScopedAdmin):
                         ip=request.META.get("REMOTE_ADDR"),
                     )
                     done += 1
-                except cards.CardError as exc:
-                    refused.append(f"{card}: {exc.message}")
+                except DomainError as exc:
+                    self.refused(request, exc, card)
             if done:
                 self.message_user(
                     request,
                     ngettext("%(n)d card updated.", "%(n)d cards updated.", done) % {"n": done},
                     messages.SUCCESS,
                 )
-            for line in refused:
-                self.message_user(request, line, messages.ERROR)
             return None
         return TemplateResponse(
             request,

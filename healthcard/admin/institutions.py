@@ -3,7 +3,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from healthcard import audit
 from healthcard.admin.base import (
     InstitutionScopedAdmin,
     limit_institution_field,
@@ -85,18 +84,31 @@ class StaffUserAdmin(InstitutionScopedAdmin, UserAdmin):
         return super().get_inline_instances(request, obj)
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        profile = getattr(form.instance, "staff_profile", None)
-        if profile is not None:
-            assign_role(form.instance, profile.institution, profile.role)
-            audit.record(
-                "staff.role",
-                actor=request.user,
-                obj=form.instance,
-                institution=profile.institution,
-                ip=request.META.get("REMOTE_ADDR"),
-                role=profile.role,
-            )
+        # The staff profile is not saved by its inline: assign_role writes it, sets the
+        # group, checks who may grant what and audits (healthcard.roles).
+        form.save_m2m()
+        for formset in formsets:
+            if formset.model is not StaffProfile:
+                self.save_formset(request, form, formset, change=change)
+                continue
+            # What the admin's change message reads (formset.save() would set them).
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            for inline in formset.forms:
+                data = getattr(inline, "cleaned_data", None)
+                if not (data and data.get("institution") and data.get("role")):
+                    continue
+                new = inline.instance.pk is None
+                profile = assign_role(
+                    form.instance,
+                    data["institution"],
+                    data["role"],
+                    by=request.user,
+                    ip=request.META.get("REMOTE_ADDR"),
+                )
+                if new:
+                    formset.new_objects.append(profile)
+                elif inline.has_changed():
+                    formset.changed_objects.append((profile, inline.changed_data))
 
     @admin.display(description=StaffProfile._meta.get_field("institution").verbose_name)
     def staff_institution(self, obj):

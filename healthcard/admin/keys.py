@@ -9,7 +9,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from healthcard import keys
-from healthcard.admin.base import staff_institution
+from healthcard.admin.base import DomainErrorAdmin, staff_institution
+from healthcard.errors import DomainError
 from healthcard.models import Key, KeyPurpose
 
 # One small confirmation page, kept beside the admin that uses it.
@@ -34,7 +35,7 @@ class RevokeForm(forms.Form):
 
 
 @admin.register(Key)
-class KeyAdmin(admin.ModelAdmin):
+class KeyAdmin(DomainErrorAdmin):
     list_display = [
         "kid",
         "purpose",
@@ -90,17 +91,14 @@ class KeyAdmin(admin.ModelAdmin):
     def public_key_hex(self, obj):
         return bytes(obj.public_key).hex() or "—"
 
-    def _report(self, request, done: int, refused: list[str]) -> None:
+    def _report(self, request, done: int) -> None:
         if done:
             self.message_user(
                 request, gettext("%(n)d key(s) updated.") % {"n": done}, messages.SUCCESS
             )
-        for line in refused:
-            self.message_user(request, line, messages.ERROR)
 
     @admin.action(description=_("Rotate: new active key for the selected keys' purposes"))
     def rotate(self, request, queryset):
-        refused = []
         for purpose in sorted(set(queryset.values_list("purpose", flat=True))):
             try:
                 key = keys.rotate(purpose, actor=request.user)
@@ -110,20 +108,19 @@ class KeyAdmin(admin.ModelAdmin):
                     % {"purpose": KeyPurpose(purpose).label, "kid": key.kid},
                     messages.SUCCESS,
                 )
-            except keys.KeyManagementError as exc:
-                refused.append(exc.message)
-        self._report(request, 0, refused)
+            except DomainError as exc:
+                self.refused(request, exc)
 
     @admin.action(description=_("Retire selected keys"))
     def retire(self, request, queryset):
-        done, refused = 0, []
+        done = 0
         for key in queryset:
             try:
                 keys.retire(key, actor=request.user)
                 done += 1
-            except keys.KeyManagementError as exc:
-                refused.append(f"{key.kid}: {exc.message}")
-        self._report(request, done, refused)
+            except DomainError as exc:
+                self.refused(request, exc, key.kid)
+        self._report(request, done)
 
     @admin.action(description=_("Revoke selected keys (they verify nothing afterwards)"))
     def revoke(self, request, queryset):
@@ -142,14 +139,14 @@ class KeyAdmin(admin.ModelAdmin):
                 "opts": self.model._meta,
             }
             return TemplateResponse(request, _CONFIRM, context)
-        done, refused = 0, []
+        done = 0
         for key in queryset:
             try:
                 keys.revoke(key, actor=request.user, reason=form.cleaned_data["reason"])
                 done += 1
-            except keys.KeyManagementError as exc:
-                refused.append(f"{key.kid}: {exc.message}")
-        self._report(request, done, refused)
+            except DomainError as exc:
+                self.refused(request, exc, key.kid)
+        self._report(request, done)
         return None
 
 

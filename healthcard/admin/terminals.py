@@ -5,13 +5,12 @@ own (not in a message, which would sit in the session or a cookie)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from healthcard import audit, terminals
+from healthcard import terminals
 from healthcard.admin.base import InstitutionScopedAdmin
 from healthcard.models import CardLink, Scope, Terminal, UsageEvent
 
@@ -57,16 +56,14 @@ class TerminalAdmin(InstitutionScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            with transaction.atomic():
-                obj.save()
-                audit.record(
-                    "terminal.change",
-                    actor=request.user,
-                    obj=obj,
-                    institution=obj.institution,
-                    kind=obj.kind,
-                    scopes=obj.scopes,
-                )
+            terminals.change_terminal(
+                obj,
+                name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"],
+                scopes=form.cleaned_data["scopes"],
+                by=request.user,
+                ip=request.META.get("REMOTE_ADDR"),
+            )
             return
         terminal, token = terminals.create_terminal(
             form.cleaned_data["institution"],

@@ -153,12 +153,9 @@ class RevocationsView(ApiView):
     def get(self, request):
         params = _RevocationParams(data=request.query_params)
         params.is_valid(raise_exception=True)
-        try:
-            page = revocations.revocations_since(
-                params.validated_data.get("since") or None, limit=params.validated_data["limit"]
-            )
-        except revocations.BadCursor:
-            raise ApiError(400, "bad_cursor", _("The cursor is not valid.")) from None
+        page = revocations.revocations_since(
+            params.validated_data.get("since") or None, limit=params.validated_data["limit"]
+        )
         return Response(page)
 
 
@@ -365,8 +362,9 @@ def _person_data(data: dict) -> cards.PersonData:
 
 class CardsView(ApiView):
     """Register a person and issue their card (scope `register`, channel 2). A known
-    identity returns its existing card with 200. `qr_code` is the static code text
-    for printing."""
+    identity returns its existing card with 200 when the name matches the one on file
+    (audited as card.lookup), else 409 identity_mismatch with no card data
+    (cards.register_and_issue). `qr_code` is the static code text for printing."""
 
     required_scope = Scope.REGISTER
 
