@@ -144,13 +144,46 @@ def rates(terminal, code: str, args) -> tuple[float, float]:
     return inserts, uploads
 
 
+def again(args) -> None:
+    """The rates and roll-up on the database a previous run loaded."""
+    var_dir = tempfile.mkdtemp(prefix="bench-usage-")
+    os.environ.update(bench_api.ENV, DATABASE_URL=f"{PG}/{DB_NAME}")
+    os.environ["HEALTHCARD_VAR_DIR"] = var_dir
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.utils import timezone
+
+    from healthcard import codes, partitions
+    from healthcard.models import Card, Terminal, UsageEvent
+
+    terminal = Terminal.objects.get(name="bench")
+    code = codes.static_code(Card.objects.get())
+    inserts, uploads = rates(terminal, code, args)
+    print(
+        f"{UsageEvent.objects.count():,} existing: verify INSERT/s {inserts:.0f},"
+        f" batch upload events/s {uploads:.0f}"
+    )
+    busy = partitions.Month.of(timezone.now()).plus(-1).start + datetime.timedelta(days=14)
+    for attempt in ("cold", "warm"):
+        seconds, events = rollup(busy)
+        print(f"roll-up of {busy:%Y-%m-%d} ({events:,} events, {attempt}): {seconds:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--existing", type=int, default=30_000_000)
     parser.add_argument("--day", type=int, default=5_000_000)
     parser.add_argument("--inserts", type=int, default=3000)
     parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument(
+        "--again", action="store_true", help="measure the loaded database of a previous run"
+    )
     args = parser.parse_args()
+    if args.again:
+        again(args)
+        return
     recreate_database()
     var_dir = tempfile.mkdtemp(prefix="bench-usage-")
     fixtures = bench_api.prepare(var_dir, {**bench_api.ENV, "DATABASE_URL": f"{PG}/{DB_NAME}"})

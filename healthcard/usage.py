@@ -265,7 +265,13 @@ def _lock_terminal_uploads(terminal: Terminal) -> None:
 
 def _upload_batch(terminal: Terminal, scans: list[tuple[int, Scan]]) -> list[ItemResult]:
     uuids = [scan.uuid for _i, scan in scans]
-    known = {e.uuid: e for e in UsageEvent.objects.filter(terminal=terminal, uuid__in=uuids)}
+    # Only the months an earlier upload of these UUIDs can be in (on PostgreSQL, the
+    # partitions of the last half year instead of all 36): an upload is accepted only
+    # for scans at most MAX_OFFLINE_AGE old, so a retry or conflicting copy sent within
+    # MAX_OFFLINE_AGE of the first upload always finds it (docs/data-model.md).
+    since = timezone.now() - 2 * MAX_OFFLINE_AGE - CLOCK_SKEW
+    stored = UsageEvent.objects.filter(terminal=terminal, uuid__in=uuids, scanned_at__gte=since)
+    known = {e.uuid: e for e in stored}
     results: list[ItemResult] = []
     new_events: list[tuple[ItemResult, UsageEvent]] = []
     for index, scan in scans:
