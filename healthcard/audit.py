@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from healthcard import sql
 from healthcard.models import AuditChainHead, AuditRecord
-from healthcard.prepared import PreparedInsert, PreparedQuery
 
 GENESIS = "0" * 64
 
@@ -71,21 +71,6 @@ def _hash(rec: AuditRecord) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-# Every audited reveal runs this: compiled once (healthcard.prepared), and always
-# executed inside record()'s transaction, as SELECT ... FOR UPDATE must be.
-_FREE_HEAD = PreparedQuery(
-    lambda partitions: (
-        AuditChainHead.objects.select_for_update(skip_locked=True)
-        .filter(partition__lt=partitions)
-        .order_by("?")[:1]
-    ),
-    32123,  # a placeholder within the column's range (the ORM drops impossible filters)
-)
-
-
-_INSERT_RECORD = PreparedInsert(AuditRecord)
-
-
 def _lock_a_head(partitions: int) -> AuditChainHead:
     """Lock and return one chain head, preferring any that nobody else holds.
 
@@ -94,7 +79,7 @@ def _lock_a_head(partitions: int) -> AuditChainHead:
     never waits while holding a head: two such transactions cannot deadlock, and a
     writer takes a free chain rather than queueing behind a busy one. Only when every
     head is busy (or not created yet) does it wait, holding none."""
-    head = _FREE_HEAD.first(partitions)
+    head = sql.lock_free_audit_head(partitions)  # every audited reveal: plain SQL
     if head is not None:
         return head
     AuditChainHead.objects.bulk_create(
@@ -134,7 +119,7 @@ def record(
             prev_hash=head.hash,
         )
         rec.hash = _hash(rec)
-        _INSERT_RECORD.save(rec)
+        sql.insert(rec)
         head.seq, head.hash = rec.seq, rec.hash
         head.save(update_fields=["seq", "hash"])
     return rec

@@ -33,10 +33,9 @@ from ehccode import (
     parse,
     static_prefix,
 )
-from healthcard import keys
+from healthcard import keys, keystate, sql
 from healthcard.cards import CardError, require_active
-from healthcard.models import Card, CardStatus, Key, KeyPurpose
-from healthcard.prepared import PreparedQuery
+from healthcard.models import Card, CardStatus
 
 __all__ = [
     "CodeError",
@@ -121,21 +120,11 @@ def dynamic_code(
 # change: cached on them. State and window are never cached (a revocation is immediate).
 _verifier = functools.lru_cache(maxsize=256)(verifier_for)
 
-# Every online verification runs these two lookups: compiled once (healthcard.prepared),
-# read fresh each time. Both are on unique columns, so no ORDER BY (.first() would add
-# one, and compiling Key.Meta.ordering was a noticeable part of the CPU).
-_KEY_BY_KID = PreparedQuery(
-    lambda kid: Key.objects.filter(kid=kid, purpose=KeyPurpose.CODE_SIGNING).order_by()[:1],
-    "\x00kid",
-)
-_CARD_BY_EHC_ID = PreparedQuery(
-    lambda ehc_id: Card.objects.select_related("person").filter(ehc_id=ehc_id).order_by()[:1],
-    "\x00ehc_id",
-)
-
 
 def _key_info(kid: str) -> KeyInfo | None:
-    key = _KEY_BY_KID.first(kid)
+    # Key state from the process's snapshot (healthcard.keystate): no query per
+    # verification, and a revocation applies everywhere within keystate.MAX_AGE_SECONDS.
+    key = keystate.signing_key(kid)
     if key is None:
         return None
     return KeyInfo(
@@ -153,8 +142,8 @@ def _check_validity(code: ParsedCode) -> None:
     """Online only: the national VALIDITY must decrypt, under the current or the
     previous protection key, to the same expiry the signature covers."""
     want = code.expires_at.astimezone(CST).replace(tzinfo=None)
-    for _key, secret in keys.protection_keys():
-        if national.decode_validity(code.validity, secret) == want:
+    for key in keystate.protection_keys():
+        if national.decode_validity(code.validity, keys.protection_secret_for(key)) == want:
             return
     raise Rejected(Reason.UNKNOWN_KEY, ehc_id=code.ehc_id, kind=code.kind, kid=code.kid)
 
@@ -172,7 +161,7 @@ def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verificati
         seen = {"ehc_id": code.ehc_id, "kind": code.kind, "kid": code.kid}
         if code.kind == "dynamic":
             _check_validity(code)
-        card = _CARD_BY_EHC_ID.first(code.ehc_id)
+        card = sql.card_by_ehc_id(code.ehc_id)  # every verification: plain SQL
         if card is None:
             raise Rejected(Reason.UNKNOWN_CARD, **seen)
         if card.status == CardStatus.CANCELLED:

@@ -24,8 +24,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from healthcard import audit, envelope
+from healthcard import envelope
 from healthcard.models import DataKey, DataKeyPurpose, DataKeyState
+
+
+def _audit(action: str, **kwargs) -> None:
+    # Imported when a data-key event is written, not with this module: the models
+    # import pii, which imports this module, and audit imports the models (via sql).
+    from healthcard import audit
+
+    audit.record(action, **kwargs)
 
 
 class DataKeyError(envelope.EnvelopeError):
@@ -132,7 +140,7 @@ def _create(purpose: str, *, actor=None) -> DataKey:
                 purpose=purpose,
                 wrapped=wrap(secrets.token_bytes(32), kid, purpose, settings.HEALTHCARD_KEK),
             )
-            audit.record(
+            _audit(
                 "datakey.create",
                 actor=actor,
                 obj=key,
@@ -163,7 +171,7 @@ def replace(purpose: str, *, actor=None) -> DataKey:
             old.state = DataKeyState.RETIRED
             old.retired_at = timezone.now()
             old.save(update_fields=["state", "retired_at"])
-            audit.record("datakey.retire", actor=actor, obj=old, kid=old.kid, purpose=purpose)
+            _audit("datakey.retire", actor=actor, obj=old, kid=old.kid, purpose=purpose)
         key = _create(purpose, actor=actor)
     forget()
     return key
@@ -176,7 +184,7 @@ def destroy(key: DataKey, *, actor=None, reason: str = "") -> None:
             state=DataKeyState.DESTROYED, wrapped=b"", destroyed_at=timezone.now()
         )
         if done:
-            audit.record(
+            _audit(
                 "datakey.destroy",
                 actor=actor,
                 obj=key,
@@ -207,7 +215,7 @@ def rewrap(*, actor=None) -> dict[str, int]:
             key.save(update_fields=["wrapped"])
             sources.add(under)
             counts["rewrapped"] += 1
-        audit.record(
+        _audit(
             "kek.rotate", actor=actor, kek=current_id, previous=",".join(sorted(sources)), **counts
         )
     forget()

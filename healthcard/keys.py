@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import audit, datakeys, envelope, signing
+from healthcard import audit, datakeys, envelope, keystate, signing
 from healthcard.errors import DomainError
 from healthcard.models import DataKeyPurpose, Key, KeyPurpose, KeyState
 
@@ -70,6 +70,7 @@ def create_key(
         not_before=now,
         activated_at=now if activate else None,
     )
+    keystate.changed()
     audit.record(
         "key.create",
         actor=actor,
@@ -171,7 +172,8 @@ def code_signer() -> tuple[str, Callable[[bytes], bytes]]:
 _protection_secrets: dict[tuple[str, bytes], bytes] = {}
 
 
-def _protection_secret(key: Key) -> bytes:
+def protection_secret_for(key: Key) -> bytes:
+    """The unwrapped secret of a dynamic-protection key (cached per process)."""
     cache_key = (key.kid, bytes(key.secret_enc))
     secret = _protection_secrets.get(cache_key)
     if secret is None:
@@ -184,7 +186,7 @@ def _protection_secret(key: Key) -> bytes:
 
 def protection_secret() -> bytes:
     """The active dynamic-protection key (made on first use), for new dynamic codes."""
-    return _protection_secret(active_key(KeyPurpose.DYNAMIC_PROTECTION))
+    return protection_secret_for(active_key(KeyPurpose.DYNAMIC_PROTECTION))
 
 
 def protection_keys() -> list[tuple[Key, bytes]]:
@@ -196,14 +198,14 @@ def protection_keys() -> list[tuple[Key, bytes]]:
         purpose=KeyPurpose.DYNAMIC_PROTECTION, state=KeyState.ACTIVE
     ).first()
     if current is not None:
-        found.append((current, _protection_secret(current)))
+        found.append((current, protection_secret_for(current)))
     previous = (
         Key.objects.filter(purpose=KeyPurpose.DYNAMIC_PROTECTION, state=KeyState.RETIRED)
         .order_by("-retired_at")
         .first()
     )
     if previous is not None:
-        found.append((previous, _protection_secret(previous)))
+        found.append((previous, protection_secret_for(previous)))
     return found
 
 
@@ -219,6 +221,7 @@ def _retire_now(key: Key, now: datetime.datetime) -> None:
     if key.not_after is None or key.not_after > now + grace:
         key.not_after = now + grace
     key.save(update_fields=["state", "retired_at", "not_after"])
+    keystate.changed()
 
 
 def rotate(purpose: str, *, algorithm: str | None = None, actor=None) -> Key:
@@ -288,6 +291,7 @@ def revoke(key: Key, *, actor=None, reason: str = "") -> Key:
         key.state = KeyState.REVOKED
         key.revoked_at = timezone.now()
         key.save(update_fields=["state", "revoked_at"])
+        keystate.changed()
         audit.record(
             "key.revoke", actor=actor, obj=key, kid=key.kid, old=old, reason=(reason or "")[:200]
         )

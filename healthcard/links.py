@@ -13,13 +13,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from healthcard import access, audit, pii
+from healthcard import access, audit, pii, sql
 from healthcard.errors import DomainError, NotAllowed
 from healthcard.models import Card, CardLink, CardStatus, Institution, LinkKind, Terminal
-from healthcard.prepared import PreparedQuery
 
 # Local patient numbers are whatever the hospital's HIS uses (digits, letters, a few
 # separators); the other kinds are digits and capital letters after normalisation.
@@ -232,17 +230,5 @@ def unlink(
 def links_for(card: Card, institution: Institution) -> dict[str, CardLink]:
     """The links `institution` may see, by kind: the shared kinds and its own local
     patient number, never another institution's."""
-    visible = _VISIBLE_LINKS.instances(institution.pk, card.pk)
+    visible = sql.visible_links(card.pk, institution.pk)  # every verification: plain SQL
     return {link.kind: link for link in visible}
-
-
-# Part of every verification: compiled once (healthcard.prepared). At most four rows:
-# Meta.ordering would only add a sort. The placeholders are ids no row has.
-_VISIBLE_LINKS = PreparedQuery(
-    lambda institution_id, card_id: CardLink.objects.filter(
-        Q(institution__isnull=True) | Q(kind=LinkKind.LOCAL_PATIENT, institution_id=institution_id),
-        card_id=card_id,
-    ).order_by(),
-    -918273645,
-    -918273646,
-)

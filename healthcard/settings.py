@@ -154,6 +154,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "healthcard.api.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "healthcard.urls"
@@ -282,6 +283,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
+# `celery -A healthcard beat` runs these (docs/operations.md).
+CELERY_BEAT_SCHEDULE = {
+    "usage-partitions": {
+        "task": "healthcard.tasks.maintain_usage_partitions",
+        "schedule": 6 * 3600,
+    },
+}
+# Task modules beyond the apps' tasks.py (which autodiscovery finds by itself).
+CELERY_IMPORTS = ["printing.sweep"]
 
 # Statistics roll-ups, sent by `celery -A healthcard beat` and run by a worker on the
 # `statistics` queue (docs/operations.md): today's and yesterday's every
@@ -316,6 +326,13 @@ HEALTHCARD_AUDIT_PARTITIONS = env_int("HEALTHCARD_AUDIT_PARTITIONS", 16, minimum
 HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
     "HEALTHCARD_RETIRED_SIGNING_KEY_DAYS", 5 * 365, minimum=1
 )
+# Usage events (PostgreSQL: one partition per month, docs/data-model.md): months kept
+# in the database, partitions created ahead, and where older months are exported.
+HEALTHCARD_USAGE_RETENTION_MONTHS = env_int("HEALTHCARD_USAGE_RETENTION_MONTHS", 36, minimum=4)
+HEALTHCARD_USAGE_PARTITIONS_AHEAD = env_int("HEALTHCARD_USAGE_PARTITIONS_AHEAD", 3, minimum=1)
+HEALTHCARD_USAGE_ARCHIVE_DIR = Path(
+    env_str("HEALTHCARD_USAGE_ARCHIVE_DIR", str(VAR_DIR / "usage-archive"))
+)
 
 # Error pages, error e-mails and log lines never show a secret: names matching
 # KEK/KEY/SECRET/PASS/TOKEN/CREDENTIAL... are hidden, URL passwords and the values of
@@ -326,8 +343,6 @@ DEFAULT_EXCEPTION_REPORTER = "healthcard.reporting.SecretsReporter"
 # How long a process keeps using the active data key it looked up (healthcard.datakeys):
 # a new data key reaches every process within this time.
 HEALTHCARD_DATA_KEY_CACHE_SECONDS = env_int("HEALTHCARD_DATA_KEY_CACHE_SECONDS", 60, minimum=0)
-# "console" prints SMS codes to the log; "outbox" stores them for tests and demos.
-HEALTHCARD_SMS_BACKEND = env_str("HEALTHCARD_SMS_BACKEND", "console")
 
 LOGGING = {
     "version": 1,
@@ -338,13 +353,21 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
-    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "filters": {
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        # The API's 503 while the database is down (healthcard.api.unavailable) is
+        # logged as a warning once per request: no e-mail per request of an outage.
+        "not_503": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: getattr(record, "status_code", None) != 503,
+        },
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "mail_admins": {
             "class": "django.utils.log.AdminEmailHandler",
             "level": "ERROR",
-            "filters": ["require_debug_false"],
+            "filters": ["require_debug_false", "not_503"],
         },
     },
     # Django's default "django" logger would also print to its own console handler
@@ -392,6 +415,12 @@ HEALTHCARD_PRINT_DELIVERY_TTL = env_int("HEALTHCARD_PRINT_DELIVERY_TTL", 900, mi
 # RabbitMQ user names of the print sites: prefix + institution code.
 HEALTHCARD_PRINT_SITE_USER_PREFIX = env_str("HEALTHCARD_PRINT_SITE_USER_PREFIX", "print-site-")
 # The queue a worker listens on when no institution has a printer yet.
+# Queued print jobs older than this are sent to their queue again (printing/sweep.py).
+HEALTHCARD_PRINT_SWEEP_SECONDS = env_int("HEALTHCARD_PRINT_SWEEP_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["print-sweep"] = {
+    "task": "printing.sweep.sweep_queued_print_jobs",
+    "schedule": HEALTHCARD_PRINT_SWEEP_SECONDS,
+}
 HEALTHCARD_PRINT_DEFAULT_QUEUE = env_str("HEALTHCARD_PRINT_DEFAULT_QUEUE", "print.default")
 
 # --- Resident portal (docs/portal.md) -----------------------------------------------------

@@ -1,9 +1,9 @@
-"""Celery tasks of the core domain: thin callers of healthcard.statistics, run by
-beat (the schedule is in healthcard/settings.py, CELERY_BEAT_SCHEDULE)."""
+"""Celery tasks of the core domain, run by beat (CELERY_BEAT_SCHEDULE in
+healthcard/settings.py): thin callers of healthcard.statistics and healthcard.partitions."""
 
 from celery import shared_task
 
-from healthcard import statistics
+from healthcard import partitions, statistics
 
 
 @shared_task(ignore_result=True)
@@ -18,3 +18,12 @@ def rebuild_late_statistics() -> str:
     """Every day an offline upload can still change (nightly)."""
     result = statistics.rebuild_late()
     return f"{result.start}..{result.end}"
+
+
+@shared_task(ignore_result=True)
+def maintain_usage_partitions() -> str:
+    """Create the coming months' usage-event partitions, then archive and detach the
+    months past retention (healthcard.partitions). Safe to run any number of times."""
+    created = partitions.ensure_partitions(by="system:beat")
+    archived = partitions.archive_partitions(by="system:beat")
+    return f"created {len(created)}, archived {len(archived)}"

@@ -18,10 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import access, audit
+from healthcard import access, audit, sql
 from healthcard.errors import NotAllowed
 from healthcard.models import Institution, Scope, Terminal, TerminalKind
-from healthcard.prepared import PreparedQuery
 
 TOKEN_PREFIX = "hct"  # noqa: S105 - a label, not a secret
 # last_used_at is a hint for administrators; writing it on every request would turn
@@ -185,24 +184,13 @@ def rotate_token(terminal: Terminal, *, by: Any = None) -> str:
     return token
 
 
-# Every API request runs this lookup: compiled once (healthcard.prepared). No ORDER BY:
-# Terminal.Meta.ordering (institution, name) would join and sort for a lookup on a
-# unique column.
-_BY_PREFIX = PreparedQuery(
-    lambda prefix: (
-        Terminal.objects.select_related("institution").filter(token_prefix=prefix).order_by()[:1]
-    ),
-    "\x00prefix",
-)
-
-
 def authenticate(token: str) -> Terminal | None:
     """The active terminal of an active institution that owns `token`, else None.
     Never raises on malformed input."""
     parts = (token or "").split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
-    terminal = _BY_PREFIX.first(parts[1])
+    terminal = sql.terminal_by_prefix(parts[1])  # every API request: plain SQL
     if terminal is None or not hmac.compare_digest(terminal.token_hash, hash_token(token)):
         return None
     if not terminal.is_active or not terminal.institution.is_active:

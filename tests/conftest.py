@@ -248,3 +248,14 @@ def _distinct_generated_id_numbers(monkeypatch):
     registering two or three people failed now and then as a duplicate registration.
     Within a test, every generated number is now distinct."""
     monkeypatch.setattr(f"{__name__}.random", _DistinctSequences())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_snapshot():
+    """Each test's database starts without the keys an earlier test made: a process's
+    key snapshot (healthcard.keystate) must not carry them over."""
+    from healthcard import keystate
+
+    keystate.forget()
+    yield
+    keystate.forget()

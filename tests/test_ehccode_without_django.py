@@ -130,4 +130,9 @@ def test_the_package_builds_on_its_own_with_only_crypto_dependencies(tmp_path):
         ]
     assert {"ehccode/verifier.py", "ehccode/__main__.py", "ehccode/signing.py"} <= set(names)
     assert not any(name.startswith("tests/") for name in names)
-    assert sorted(r.split(">")[0] for r in requires) == ["cryptography", "gmssl", "pycryptodome"]
+    assert sorted(r.split(">")[0] for r in requires) == [
+        "cryptography",
+        "gmalglib",
+        "gmssl",
+        "pycryptodome",
+    ]

@@ -19,8 +19,7 @@ from healthcard.models import Card, Person
 from printing.models import Printer, PrinterKind, PrintJob
 from tests.conftest import PASSWORD, make_id_number
 from tests.printing import escpos_decode
-from tests.printing.conftest import _fast_printing, virtual_printer  # noqa: F401 (fixtures)
-from tests.printing.conftest import broker, worker  # noqa: F401 (fixtures)
+from tests.printing.conftest import _fast_printing, broker, virtual_printer, worker  # noqa: F401 (fixtures)  # noqa: F401 (fixtures)
 from tests.test_browser import browser  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser

@@ -147,8 +147,13 @@ class UsageEvent(models.Model):
         verbose_name_plural = _("card uses")
         ordering = ["-scanned_at", "-id"]
         constraints = [
+            # On PostgreSQL the table is partitioned by month of scanned_at, and a
+            # unique constraint must hold the partition key: a re-upload (same
+            # content, so the same scan time) always meets this constraint, a same
+            # UUID with another scan time is found by usage.upload_batch under a
+            # per-terminal lock. docs/data-model.md, "Usage events for years".
             models.UniqueConstraint(
-                fields=["terminal", "uuid"], name="unique_usage_uuid_per_terminal"
+                fields=["terminal", "uuid", "scanned_at"], name="unique_usage_uuid_per_terminal"
             )
         ]
         indexes = [

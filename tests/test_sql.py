@@ -1,0 +1,108 @@
+"""healthcard.sql, the hot path's plain SQL, against the ORM reference it replaces.
+On SQLite the functions are that ORM call; run with DATABASE_URL (PostgreSQL) to
+compare the SQL itself."""
+
+import uuid
+
+import pytest
+from django.db.models import Q
+from django.utils import timezone
+
+from healthcard import audit, links, sql
+from healthcard.models import (
+    AuditChainHead,
+    AuditRecord,
+    Card,
+    CardLink,
+    LinkKind,
+    Terminal,
+    UsageEvent,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+def values(obj):
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_terminal_by_prefix_matches_the_orm(terminal):
+    t = terminal.terminal
+    reference = Terminal.objects.select_related("institution").get(token_prefix=t.token_prefix)
+    found = sql.terminal_by_prefix(t.token_prefix)
+    assert values(found) == values(reference)
+    assert values(found.institution) == values(reference.institution)
+    assert found._state.adding is False
+    assert sql.terminal_by_prefix("nosuchprefix") is None
+
+
+def test_card_by_ehc_id_matches_the_orm_decrypted_person_included(card):
+    reference = Card.objects.select_related("person").get(ehc_id=card.ehc_id)
+    found = sql.card_by_ehc_id(card.ehc_id)
+    assert values(found) == values(reference)
+    assert values(found.person) == values(reference.person)
+    assert found.person.id_number == reference.person.id_number  # the decrypted value
+    assert sql.card_by_ehc_id("0" * 64) is None
+
+
+def test_visible_links_match_the_orm(card, hospital, other_hospital, clerk):
+    links.link(card, LinkKind.LOCAL_PATIENT, "P-1", institution=hospital, by=clerk)
+    links.link(card, LinkKind.LOCAL_PATIENT, "P-2", institution=other_hospital, by=clerk)
+    links.link(card, LinkKind.MEDICAL_INSURANCE, "H43010200001", institution=hospital, by=clerk)
+    reference = CardLink.objects.filter(
+        Q(institution__isnull=True) | Q(kind=LinkKind.LOCAL_PATIENT, institution=hospital),
+        card=card,
+    )
+    found = sql.visible_links(card.pk, hospital.pk)
+    key = lambda link: link.pk  # noqa: E731
+    assert [values(x) for x in sorted(found, key=key)] == [
+        values(x) for x in sorted(reference, key=key)
+    ]
+    assert {link.kind for link in found} == {LinkKind.LOCAL_PATIENT, LinkKind.MEDICAL_INSURANCE}
+
+
+def test_insert_stores_what_save_stores(terminal, card):
+    now = timezone.now()
+
+    def event():
+        return UsageEvent(
+            uuid=uuid.uuid4(),
+            terminal=terminal.terminal,
+            institution_id=terminal.terminal.institution_id,
+            card=card,
+            scanned_at=now,
+            care_step="010101",
+            channel="01",
+            result="ok",
+            code_kind="static",
+            fingerprint="f" * 64,
+        )
+
+    saved, inserted = event(), event()
+    saved.save()
+    sql.insert(inserted)
+    assert inserted.pk is not None and inserted._state.adding is False
+    a = values(UsageEvent.objects.get(pk=saved.pk))
+    b = values(UsageEvent.objects.get(pk=inserted.pk))
+    for row in (a, b):
+        row.pop("id"), row.pop("uuid"), row.pop("received_at")
+    assert a == b
+    assert inserted.received_at is not None  # auto_now_add, as save() sets it
+
+
+def test_audit_records_written_through_sql_verify(db):
+    for n in range(5):
+        audit.record("test.sql", n=n, ip="2001:DB8::1")
+    assert audit.verify() == (5, None)
+    assert AuditRecord.objects.filter(action="test.sql").count() == 5
+    assert AuditRecord.objects.first().details["n"] in range(5)
+
+
+def test_lock_free_audit_head_returns_a_head_below_the_limit(db):
+    from django.db import transaction
+
+    AuditChainHead.objects.bulk_create([AuditChainHead(partition=p) for p in range(4)])
+    with transaction.atomic():
+        head = sql.lock_free_audit_head(2)
+    assert head.partition in (0, 1)
+    assert values(head) == values(AuditChainHead.objects.get(pk=head.pk))
