@@ -91,7 +91,7 @@ def test_card_frozen_after_submission_fails_the_job_with_its_reason(
     card, network_printer, virtual_printer, clerk
 ):
     job = submit(card, network_printer, clerk)
-    cards.set_status(card, CardStatus.FROZEN, by=clerk, reason="reported lost")
+    cards.set_status(card, CardStatus.FROZEN, by=None, reason="reported lost")
     result = runner.process(job.pk)
     assert result.outcome == Outcome.FAILED
     job.refresh_from_db()

@@ -54,6 +54,9 @@ def site_worker(tmp_path, key_file):
             "HEALTHCARD_SITE_JOURNAL": str(tmp_path / journal),
             "HEALTHCARD_SITE_POLL_SECONDS": "0.1",
             "HEALTHCARD_PRINT_TIMEOUT": "300",
+            # The virtual printer listens on loopback, which a site refuses by default
+            # (printing.targets); the same documented widening as tests/settings.py.
+            "HEALTHCARD_PRINTER_NETWORKS": "127.0.0.1/32",
             "LOG_LEVEL": "warning",
         }
         assert not set(SECRETS) & set(env)
