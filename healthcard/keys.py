@@ -13,8 +13,11 @@ from collections.abc import Callable
 from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -111,7 +114,7 @@ class KeyManagementError(Exception):
         self.message = message
 
 
-ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION)
+ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION, KeyPurpose.OIDC_SIGNING)
 # A retired protection key stays usable just long enough for dynamic codes in flight.
 RETIRED_PROTECTION_GRACE = datetime.timedelta(hours=1)
 
@@ -119,6 +122,12 @@ RETIRED_PROTECTION_GRACE = datetime.timedelta(hours=1)
 def retired_signing_key_grace() -> datetime.timedelta:
     """The key's not_after is set to retirement + this (settings, docs/keys.md)."""
     return datetime.timedelta(days=settings.HEALTHCARD_RETIRED_SIGNING_KEY_DAYS)
+
+
+def retired_oidc_key_grace() -> datetime.timedelta:
+    """A retired ID-token key stays in the JWKS until every ID token it signed has
+    expired (the ID-token lifetime), plus a minute for clock skew."""
+    return datetime.timedelta(seconds=settings.HEALTHCARD_OIDC_ID_TOKEN_SECONDS + 60)
 
 
 def generate(purpose: str, algorithm: str | None = None) -> tuple[str, bytes, bytes]:
@@ -133,6 +142,20 @@ def generate(purpose: str, algorithm: str | None = None) -> tuple[str, bytes, by
                 "algorithm", _("The dynamic-code protection key is an SM4 key.")
             )
         return "sm4", secrets.token_bytes(16), b""
+    if purpose == KeyPurpose.OIDC_SIGNING:
+        # RS256: the one ID-token algorithm every OpenID Connect client library verifies.
+        if algorithm not in (None, "rs256"):
+            raise KeyManagementError("algorithm", _("The sign-in signing key is an RSA key."))
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        secret = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return "rs256", secret, public
     raise KeyManagementError("purpose", _("Keys of this purpose are not generated here."))
 
 
@@ -214,11 +237,10 @@ def protection_keys() -> list[tuple[Key, bytes]]:
 def _retire_now(key: Key, now: datetime.datetime) -> None:
     key.state = KeyState.RETIRED
     key.retired_at = now
-    grace = (
-        retired_signing_key_grace()
-        if key.purpose == KeyPurpose.CODE_SIGNING
-        else RETIRED_PROTECTION_GRACE
-    )
+    grace = {
+        KeyPurpose.CODE_SIGNING: retired_signing_key_grace(),
+        KeyPurpose.OIDC_SIGNING: retired_oidc_key_grace(),
+    }.get(key.purpose, RETIRED_PROTECTION_GRACE)
     if key.not_after is None or key.not_after > now + grace:
         key.not_after = now + grace
     key.save(update_fields=["state", "retired_at", "not_after"])
@@ -330,3 +352,25 @@ def public_key_set() -> dict:
         "keys": items,
         "etag": hashlib.sha256(canonical.encode()).hexdigest()[:32],
     }
+
+
+# --- sign-in (OpenID Connect) ID-token keys ---------------------------------------------
+
+
+def oidc_signing_key() -> tuple[str, bytes]:
+    """(kid, private PEM) of the active ID-token signing key, made on first use. The PEM
+    never leaves the process: healthcard.oidc signs with it and forgets it."""
+    key = active_key(KeyPurpose.OIDC_SIGNING)
+    return key.kid, unwrap(key)
+
+
+def oidc_public_keys() -> list[Key]:
+    """The keys whose ID tokens may still be valid: the active one, and retired ones
+    until their not_after (the ID-token lifetime after retirement). Never revoked ones.
+    Makes no key."""
+    now = timezone.now()
+    return list(
+        Key.objects.filter(purpose=KeyPurpose.OIDC_SIGNING)
+        .filter(Q(state=KeyState.ACTIVE) | Q(state=KeyState.RETIRED, not_after__gt=now))
+        .order_by("-created_at")
+    )

@@ -7,6 +7,7 @@ class KeyPurpose(models.TextChoices):
     CODE_SIGNING = "code-signing", _("QR code signing")
     EHC_ROOT = "ehc-root", _("EHC root security key")
     DYNAMIC_PROTECTION = "dynamic-protection", _("Dynamic code protection key")
+    OIDC_SIGNING = "oidc-signing", _("Sign-in (OpenID Connect) ID-token signing")
 
 
 class KeyState(models.TextChoices):
