@@ -208,10 +208,11 @@ def change_client(
             client.identity_allowed = identity_allowed
             changes["identity_allowed"] = identity_allowed
         if scopes is not None or "identity_allowed" in changes:
-            cleaned = clean_scopes(
-                client.allowed_scopes if scopes is None else scopes,
-                identity_allowed=client.identity_allowed,
-            )
+            if scopes is None:  # the flag alone changed: unflagging drops the scope
+                scopes = [
+                    s for s in client.scopes if s != "identity" or client.identity_allowed
+                ]
+            cleaned = clean_scopes(scopes, identity_allowed=client.identity_allowed)
             client.allowed_scopes = " ".join(cleaned)
             changes["scopes"] = client.allowed_scopes
         if redirect_uris is not None:

@@ -5,6 +5,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -128,10 +129,10 @@ class RelyingParty:
             allow_redirects=False,
         )
 
-    def sign_in(self, resident: Resident, scope="openid", *, card_ref=None):
+    def sign_in(self, resident: Resident, scope="openid", *, card_ref=None, **params):
         """The whole flow: authorize, consent if asked, exchange the code. Returns
         (token, nonce)."""
-        oauth, response, verifier, nonce, url = self.start(resident, scope)
+        oauth, response, verifier, nonce, url = self.start(resident, scope, **params)
         if response.status_code == 200:
             response = self.consent(resident, url, response, card_ref=card_ref)
         assert response.status_code == 302, response.text[:500]
@@ -143,6 +144,25 @@ class RelyingParty:
             code_verifier=verifier,
         )
         return token, nonce
+
+    def exchange(self, location: str, verifier: str | None) -> requests.Response:
+        """The token request by hand, for the refusals Authlib would not send."""
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        if verifier is not None:
+            data["code_verifier"] = verifier
+        auth = (self.client_id, self.secret) if self.secret else None
+        if not self.secret:
+            data["client_id"] = self.client_id
+        return requests.post(timeout=10, url=self.discovery["token_endpoint"], data=data, auth=auth)
+
+    def code_for(self, resident: Resident, scope="openid", **params) -> tuple[str, str]:
+        """(redirect location with the code, verifier), consenting if asked."""
+        _oauth, response, verifier, _nonce, url = self.start(resident, scope, **params)
+        if response.status_code == 200:
+            response = self.consent(resident, url, response)
+        assert response.status_code == 302, response.text[:300]
+        return response.headers["Location"], verifier
 
     def verify_id_token(self, id_token: str, nonce: str | None = None) -> dict:
         keyset = KeySet.import_key_set(
