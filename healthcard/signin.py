@@ -209,9 +209,7 @@ def change_client(
             changes["identity_allowed"] = identity_allowed
         if scopes is not None or "identity_allowed" in changes:
             if scopes is None:  # the flag alone changed: unflagging drops the scope
-                scopes = [
-                    s for s in client.scopes if s != "identity" or client.identity_allowed
-                ]
+                scopes = [s for s in client.scopes if s != "identity" or client.identity_allowed]
             cleaned = clean_scopes(scopes, identity_allowed=client.identity_allowed)
             client.allowed_scopes = " ".join(cleaned)
             changes["scopes"] = client.allowed_scopes
@@ -565,6 +563,30 @@ def add_service(
             with_signin=with_signin,
         )
         audit.record("signin.service.add", actor=by, obj=service, institution=client.institution)
+    return service
+
+
+def change_service(service: Service, *, by: Any, **fields: Any) -> Service:
+    """Change a service's kind, name, description, link, sign-in flag or visibility."""
+    _require_client_admin(by, service.institution)
+    allowed = {"kind", "name", "description", "url", "with_signin", "enabled"}
+    if set(fields) - allowed:
+        raise SigninError("field", _("This cannot be changed."))
+    if "kind" in fields and fields["kind"] not in ServiceKind.values:
+        raise SigninError("kind", _("Unknown kind of service."))
+    if "url" in fields:
+        fields["url"] = clean_service_url(fields["url"], service.client)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(service, name, value)
+        service.save()
+        audit.record(
+            "signin.service.change",
+            actor=by,
+            obj=service,
+            institution=service.institution,
+            fields=sorted(fields),
+        )
     return service
 
 
