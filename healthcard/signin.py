@@ -426,6 +426,18 @@ def granted_apps(user) -> list[Consent]:
     )
 
 
+def consent_ref(consent: Consent) -> str:
+    """The opaque id of a consent in portal forms (no database id)."""
+    return pii.blind_index(str(consent.pk), "consent_ref")[:20]
+
+
+def find_granted(user, ref: str) -> Consent | None:
+    for consent in granted_apps(user):
+        if consent_ref(consent) == ref:
+            return consent
+    return None
+
+
 def revoke_consent(consent: Consent, *, by: Any, ip: str | None = None) -> None:
     """The account takes its yes back: every token of it stops working at once."""
     if consent.user_id != getattr(by, "pk", None):
