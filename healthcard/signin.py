@@ -140,9 +140,11 @@ def register_client(
     confidential: bool,
     post_logout_redirect_uris: str = "",
     identity_allowed: bool = False,
+    client_id: str | None = None,
     by: Any,
 ) -> NewClient:
-    """Register a hospital app as a sign-in client of `institution`."""
+    """Register a hospital app as a sign-in client of `institution` (`client_id`: a
+    fixed one, for the demo's sample app; generated otherwise)."""
     from oauth2_provider.models import Application
 
     _require_client_admin(by, institution)
@@ -167,6 +169,8 @@ def register_client(
             skip_authorization=False,
             client_secret=secret,
         )
+        if client_id:
+            application.client_id = client_id
         application.save()
         client = SigninClient.objects.create(
             application=application,
