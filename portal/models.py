@@ -10,9 +10,10 @@ from django.utils.crypto import constant_time_compare
 from django_otp.models import CooldownMixin, Device, ThrottlingMixin
 
 from healthcard import pii
+from healthcard.models.selfservice import EncryptedPhone
 
 
-class SmsDevice(ThrottlingMixin, CooldownMixin, Device):
+class SmsDevice(EncryptedPhone, ThrottlingMixin, CooldownMixin, Device):
     """One per phone number, belonging to that number's resident account.
 
     Unlike django-otp's SideChannelDevice the code is never stored: a keyed hash of it
@@ -28,14 +29,6 @@ class SmsDevice(ThrottlingMixin, CooldownMixin, Device):
 
     class Meta:
         verbose_name = "SMS device"
-
-    @property
-    def phone(self) -> str:
-        return pii.decrypt(self.phone_enc, "phone")
-
-    @property
-    def masked_phone(self) -> str:
-        return pii.mask_number(self.phone, 3, 4)
 
     def get_throttle_factor(self) -> int:
         return settings.HEALTHCARD_OTP_THROTTLE_FACTOR

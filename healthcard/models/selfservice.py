@@ -11,6 +11,20 @@ from healthcard import pii
 from healthcard.identity import NATIONS, IdType, Sex
 
 
+class EncryptedPhone:
+    """`phone` and `masked_phone` of a model that keeps the number in `phone_enc`."""
+
+    phone_enc: bytes
+
+    @property
+    def phone(self) -> str:
+        return pii.decrypt(self.phone_enc, "phone")
+
+    @property
+    def masked_phone(self) -> str:
+        return pii.mask_number(self.phone, 3, 4)
+
+
 class SmsSend(models.Model):
     """One SMS the gateway accepted; the per-phone and per-IP limits count these rows.
     A send the gateway refused leaves no row, so it never counts against anyone."""
@@ -30,7 +44,7 @@ class SmsSend(models.Model):
         return f"{self.purpose} SMS at {self.sent_at:%Y-%m-%d %H:%M}"
 
 
-class OutboxMessage(models.Model):
+class OutboxMessage(EncryptedPhone, models.Model):
     """A message of the `outbox` and `console` SMS backends (tests, the dev outbox page)."""
 
     phone_enc = models.BinaryField()
@@ -43,14 +57,6 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"SMS {self.pk}"
-
-    @property
-    def phone(self) -> str:
-        return pii.decrypt(self.phone_enc, "phone")
-
-    @property
-    def masked_phone(self) -> str:
-        return pii.mask_number(self.phone, 3, 4)
 
 
 class PopulationRecord(models.Model):

@@ -198,3 +198,20 @@ def test_next_must_stay_on_this_site(client):
     client.post("/signin/?next=https://evil.example/", {"phone": PHONE})
     response = client.post("/signin/code/?next=https://evil.example/", {"code": last_code()})
     assert response["Location"] == "/me/"
+
+
+def test_codes_are_compared_in_constant_time(client, monkeypatch):
+    from django.utils import crypto
+
+    calls = []
+
+    def spy(a, b):
+        calls.append((a, b))
+        return crypto.constant_time_compare(a, b)
+
+    monkeypatch.setattr("portal.models.constant_time_compare", spy)
+    send(client)
+    client.post("/signin/code/", {"code": last_code()})
+    assert len(calls) == 1
+    stored, given = calls[0][1], calls[0][0]
+    assert stored == given and len(stored) == 64  # hashes, not the code
