@@ -84,11 +84,9 @@ class AuthorizeView(BaseAuthorizationView):
             for p in signin.signin_people(request.user)
         ]
 
-    def _screen(self, request, scopes, application, cards, status=200, error=""):
+    def _screen(self, request, scopes, credentials, application, cards, status=200):
         client = signin.client_of(application)
-        redirect_origin = "{0.scheme}://{0.netloc}".format(
-            urlsplit(request.GET.get("redirect_uri", ""))
-        )
+        redirect_origin = "{0.scheme}://{0.netloc}".format(urlsplit(credentials["redirect_uri"]))
         response = render(
             request,
             self.template_name,
@@ -97,7 +95,6 @@ class AuthorizeView(BaseAuthorizationView):
                 "institution": client.institution,
                 "facts": signin.scope_descriptions(scopes),
                 "cards": cards,
-                "error": error,
             },
             status=status,
         )
@@ -115,7 +112,7 @@ class AuthorizeView(BaseAuthorizationView):
                 return self._refused(request, signin.CardNotUsable("no_card", ""))
             prompt = set(request.GET.get("prompt", "").split())
             if "login" in prompt or "select_account" in prompt or "consent" in prompt:
-                return self._screen(request, scopes, application, usable)
+                return self._screen(request, scopes, credentials, application, usable)
             consent = signin.find_consent(request.user, application, scopes)
             if consent is not None:
                 try:
@@ -128,7 +125,7 @@ class AuthorizeView(BaseAuthorizationView):
                     signin.require_card_active(usable[0]["person"])
                 except signin.CardNotUsable as refusal:
                     return self._refused(request, refusal)
-            return self._screen(request, scopes, application, usable)
+            return self._screen(request, scopes, credentials, application, usable)
         except OAuthToolkitError as error:
             return self.error_response(error, application)
 
@@ -144,7 +141,7 @@ class AuthorizeView(BaseAuthorizationView):
             person = selfservice.find_managed(request.user, request.POST.get("card", ""))
             if person is None:
                 cards = [c for c in self._cards(request) if c["card"] is not None]
-                return self._screen(request, scopes, application, cards, status=400)
+                return self._screen(request, scopes, credentials, application, cards, status=400)
             try:
                 consent = signin.grant_consent(
                     request.user, application, person, scopes, ip=client_ip(request)

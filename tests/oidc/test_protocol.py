@@ -65,6 +65,9 @@ def test_consent_is_asked_once_per_scope_set(hospital_app, resident_http):
     _oauth, response, *_ = hospital_app.start(resident_http, "openid ehc profile")
     assert response.status_code == 200  # more facts: asked again
     assert "verified name" in response.text
+    # The answer redirects to the app, so only its origin is added to form-action.
+    csp = response.headers["Content-Security-Policy"]
+    assert "form-action 'self' https://app.xiangya.example" in csp
 
 
 def test_identity_token_is_audited_and_in_the_holders_history(hospital_app, resident_http):
