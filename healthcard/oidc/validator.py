@@ -71,6 +71,15 @@ class Validator(OAuth2Validator):
             return None
         return application
 
+    # prompt=none: oauthlib asks these while validating (the base class raises). The
+    # authorization view answers login_required / consent_required itself, where it
+    # knows the resident and the stored consents.
+    def validate_silent_login(self, request):
+        return True
+
+    def validate_silent_authorization(self, request):
+        return True
+
     # --- consent on codes and tokens -----------------------------------------------------
     def _create_authorization_code(self, request, code, expires=None):
         consent = getattr(request, "ehc_consent", None)

@@ -16,6 +16,7 @@ from oauth2_provider.models import get_application_model
 from oauth2_provider.views import ConnectDiscoveryInfoView
 from oauth2_provider.views.base import BaseAuthorizationView
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+from oauthlib.openid.connect.core.exceptions import ConsentRequired, LoginRequired
 
 from healthcard import selfservice, signin
 from healthcard.oidc.validator import published_keys
@@ -44,6 +45,8 @@ class AuthorizeView(BaseAuthorizationView):
     def dispatch(self, request, *args, **kwargs):
         self.oauth2_data = {}
         if not _is_resident(request.user):
+            if "none" in request.GET.get("prompt", "").split():
+                return self._silent_refusal(request, LoginRequired)
             target = request.get_full_path()
             return redirect(f"{reverse('portal:signin')}?{urlencode({'next': target})}")
         return View.dispatch(self, request, *args, **kwargs)
@@ -111,6 +114,14 @@ class AuthorizeView(BaseAuthorizationView):
             if not usable:
                 return self._refused(request, signin.CardNotUsable("no_card", ""))
             prompt = set(request.GET.get("prompt", "").split())
+            if "none" in prompt:
+                consent = signin.find_consent(request.user, application, scopes)
+                if consent is None or not signin.consent_usable(consent):
+                    raise OAuthToolkitError(
+                        error=ConsentRequired(state=credentials.get("state")),
+                        redirect_uri=credentials["redirect_uri"],
+                    )
+                return self._issue(request, scopes, credentials, application, consent)
             if "login" in prompt or "select_account" in prompt or "consent" in prompt:
                 return self._screen(request, scopes, credentials, application, usable)
             consent = signin.find_consent(request.user, application, scopes)
@@ -149,6 +160,19 @@ class AuthorizeView(BaseAuthorizationView):
             except signin.CardNotUsable as refusal:
                 return self._refused(request, refusal)
             return self._issue(request, scopes, credentials, application, consent)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application)
+
+    def _silent_refusal(self, request, error_class):
+        """prompt=none without a signed-in resident: login_required at the app's
+        (validated) redirect URI, or the error page when the request itself is bad."""
+        application = None
+        try:
+            _scopes, credentials, application = self._validate(request)
+            raise OAuthToolkitError(
+                error=error_class(state=credentials.get("state")),
+                redirect_uri=credentials["redirect_uri"],
+            )
         except OAuthToolkitError as error:
             return self.error_response(error, application)
 

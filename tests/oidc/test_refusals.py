@@ -183,3 +183,29 @@ def test_signed_out_resident_is_sent_to_the_sms_sign_in(hospital_app, live_serve
     response = requests.get(url, allow_redirects=False, timeout=10)
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/signin/?next=")
+
+
+def test_prompt_none_without_a_sign_in_is_login_required(hospital_app, live_server):
+    import requests
+
+    oauth = hospital_app.session("openid")
+    url, _state = oauth.create_authorization_url(
+        hospital_app.discovery["authorization_endpoint"], code_verifier="v" * 50, prompt="none"
+    )
+    response = requests.get(url, allow_redirects=False, timeout=10)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(hospital_app.redirect_uri)
+    assert error_of(response.headers["Location"]) == "login_required"
+
+
+def test_prompt_none_without_consent_is_consent_required(hospital_app, resident_http):
+    _oauth, response, *_ = hospital_app.start(resident_http, "openid ehc", prompt="none")
+    assert response.status_code == 302
+    assert error_of(response.headers["Location"]) == "consent_required"
+
+
+def test_prompt_none_with_consent_signs_in_silently(hospital_app, resident_http):
+    hospital_app.sign_in(resident_http, "openid ehc")
+    _oauth, response, *_ = hospital_app.start(resident_http, "openid ehc", prompt="none")
+    assert response.status_code == 302
+    assert "code=" in response.headers["Location"]
