@@ -11,8 +11,11 @@ import json
 import secrets
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -104,8 +107,14 @@ class KeyManagementError(DomainError):
     """A refused key operation; `code` is stable, the message is for people."""
 
 
-ROTATABLE = (KeyPurpose.CODE_SIGNING, KeyPurpose.DYNAMIC_PROTECTION, KeyPurpose.PRINT_DELIVERY)
-# Keys whose public half is published (each purpose in its own key set).
+ROTATABLE = (
+    KeyPurpose.CODE_SIGNING,
+    KeyPurpose.DYNAMIC_PROTECTION,
+    KeyPurpose.PRINT_DELIVERY,
+    KeyPurpose.OIDC_SIGNING,
+)
+# Keys whose public half is published (each purpose in its own key set; the sign-in
+# keys in the provider's JWKS).
 SIGNING = (KeyPurpose.CODE_SIGNING, KeyPurpose.PRINT_DELIVERY)
 # A retired protection key stays usable just long enough for dynamic codes in flight.
 RETIRED_PROTECTION_GRACE = datetime.timedelta(hours=1)
@@ -116,6 +125,12 @@ RETIRED_DELIVERY_GRACE = datetime.timedelta(days=1)
 def retired_signing_key_grace() -> datetime.timedelta:
     """The key's not_after is set to retirement + this (settings, docs/keys.md)."""
     return datetime.timedelta(days=settings.HEALTHCARD_RETIRED_SIGNING_KEY_DAYS)
+
+
+def retired_oidc_key_grace() -> datetime.timedelta:
+    """A retired ID-token key stays in the JWKS until every ID token it signed has
+    expired (the ID-token lifetime), plus a minute for clock skew."""
+    return datetime.timedelta(seconds=settings.HEALTHCARD_OIDC_ID_TOKEN_SECONDS + 60)
 
 
 def generate(purpose: str, algorithm: str | None = None) -> tuple[str, bytes, bytes]:
@@ -130,6 +145,20 @@ def generate(purpose: str, algorithm: str | None = None) -> tuple[str, bytes, by
                 "algorithm", _("The dynamic-code protection key is an SM4 key.")
             )
         return "sm4", secrets.token_bytes(16), b""
+    if purpose == KeyPurpose.OIDC_SIGNING:
+        # RS256: the one ID-token algorithm every OpenID Connect client library verifies.
+        if algorithm not in (None, "rs256"):
+            raise KeyManagementError("algorithm", _("The sign-in signing key is an RSA key."))
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        secret = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return "rs256", secret, public
     raise KeyManagementError("purpose", _("Keys of this purpose are not generated here."))
 
 
@@ -212,12 +241,11 @@ def protection_keys() -> list[tuple[Key, bytes]]:
 def _retire_now(key: Key, now: datetime.datetime) -> None:
     key.state = KeyState.RETIRED
     key.retired_at = now
-    if key.purpose == KeyPurpose.CODE_SIGNING:
-        grace = retired_signing_key_grace()
-    elif key.purpose == KeyPurpose.DYNAMIC_PROTECTION:
-        grace = RETIRED_PROTECTION_GRACE
-    else:
-        grace = RETIRED_DELIVERY_GRACE
+    grace = {
+        KeyPurpose.CODE_SIGNING: retired_signing_key_grace(),
+        KeyPurpose.OIDC_SIGNING: retired_oidc_key_grace(),
+        KeyPurpose.PRINT_DELIVERY: RETIRED_DELIVERY_GRACE,
+    }.get(key.purpose, RETIRED_PROTECTION_GRACE)
     if key.not_after is None or key.not_after > now + grace:
         key.not_after = now + grace
     key.save(update_fields=["state", "retired_at", "not_after"])
@@ -333,3 +361,25 @@ def public_key_set(purpose: str = KeyPurpose.CODE_SIGNING) -> dict:
         "keys": items,
         "etag": hashlib.sha256(canonical.encode()).hexdigest()[:32],
     }
+
+
+# --- sign-in (OpenID Connect) ID-token keys ---------------------------------------------
+
+
+def oidc_signing_key() -> tuple[str, bytes]:
+    """(kid, private PEM) of the active ID-token signing key, made on first use. The PEM
+    never leaves the process: healthcard.oidc signs with it and forgets it."""
+    key = active_key(KeyPurpose.OIDC_SIGNING)
+    return key.kid, unwrap(key)
+
+
+def oidc_public_keys() -> list[Key]:
+    """The keys whose ID tokens may still be valid: the active one, and retired ones
+    until their not_after (the ID-token lifetime after retirement). Never revoked ones.
+    Makes no key."""
+    now = timezone.now()
+    return list(
+        Key.objects.filter(purpose=KeyPurpose.OIDC_SIGNING)
+        .filter(Q(state=KeyState.ACTIVE) | Q(state=KeyState.RETIRED, not_after__gt=now))
+        .order_by("-created_at")
+    )

@@ -53,6 +53,13 @@ _INSTITUTION_ADMIN = [
     "healthcard.change_terminal",
     "printing.add_printer",
     "printing.change_printer",
+    # Unified sign-in: the institution's hospital apps and its services directory.
+    "oidc.view_signinclient",
+    "oidc.add_signinclient",
+    "oidc.change_signinclient",
+    "oidc.view_service",
+    "oidc.add_service",
+    "oidc.change_service",
 ]
 _PROVINCE_ADMIN = [
     *_INSTITUTION_ADMIN,

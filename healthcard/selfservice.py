@@ -126,7 +126,7 @@ def remove_manager(link: Guardianship, *, by: Any, ip: str | None = None) -> Non
 @dataclass(frozen=True)
 class HistoryEntry:
     at: datetime.datetime
-    kind: str  # "scan" or "reveal"
+    kind: str  # "scan", "reveal" or "signin"
     institution: str
     what: str
     detail: str = ""
@@ -181,6 +181,13 @@ def history(card: Card, *, by: Any, limit: int = 200) -> list[HistoryEntry]:
                 what=who,
                 detail=reason,
             )
+        )
+    # Sign-ins to hospital apps that gave them facts about the holder (issue 12).
+    from healthcard import signin  # signin builds on this module
+
+    for at, institution, app, facts in signin.signin_history(card.person, limit):
+        entries.append(
+            HistoryEntry(at=at, kind="signin", institution=institution, what=app, detail=facts)
         )
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]

@@ -140,6 +140,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "healthcard",
+    "oauth2_provider",
+    "healthcard.oidc",
     "portal",
     "printing",
 ]
@@ -514,3 +516,53 @@ AXES_CLIENT_IP_CALLABLE = "healthcard.staffauth.client_ip"
 SILENCED_SYSTEM_CHECKS = ["axes.W002", "axes.W003"]
 # The name authenticator apps show next to the code.
 OTP_TOTP_ISSUER = env_str("HEALTHCARD_TOTP_ISSUER", "湖南电子健康卡")
+
+# --- Unified sign-in: OpenID Connect provider (docs/signin.md) --------------------------
+# Lifetimes in seconds. A refresh token dies HEALTHCARD_OIDC_REFRESH_SECONDS after its
+# access token expires; every use rotates it, and a reused one revokes its family.
+HEALTHCARD_OIDC_CODE_SECONDS = env_int("HEALTHCARD_OIDC_CODE_SECONDS", 60, minimum=10)
+HEALTHCARD_OIDC_ACCESS_SECONDS = env_int("HEALTHCARD_OIDC_ACCESS_SECONDS", 600, minimum=60)
+HEALTHCARD_OIDC_ID_TOKEN_SECONDS = env_int("HEALTHCARD_OIDC_ID_TOKEN_SECONDS", 600, minimum=60)
+HEALTHCARD_OIDC_REFRESH_SECONDS = env_int(
+    "HEALTHCARD_OIDC_REFRESH_SECONDS", 30 * 24 * 3600, minimum=300
+)
+# The issuer URL as clients see it (https://ehc.example.gov.cn); empty: from the request.
+HEALTHCARD_OIDC_ISSUER = env_str("HEALTHCARD_OIDC_ISSUER")
+# The library's own models (named so that migrations resolve their swappable links).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": HEALTHCARD_OIDC_ISSUER,
+    "OAUTH2_VALIDATOR_CLASS": "healthcard.oidc.validator.Validator",
+    "SCOPES_BACKEND_CLASS": "healthcard.oidc.validator.ClientScopes",
+    "SCOPES": {
+        "openid": "OpenID Connect",
+        "ehc": "EHC ID",
+        "profile": "Verified name, sex, birth date",
+        "phone": "Phone number",
+        "identity": "ID type and number",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": HEALTHCARD_OIDC_CODE_SECONDS,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": HEALTHCARD_OIDC_ACCESS_SECONDS,
+    "ID_TOKEN_EXPIRE_SECONDS": HEALTHCARD_OIDC_ID_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": HEALTHCARD_OIDC_REFRESH_SECONDS,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
+    "OIDC_SUBJECT_TYPES_SUPPORTED": ["pairwise"],
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+}

@@ -8,6 +8,7 @@ class KeyPurpose(models.TextChoices):
     EHC_ROOT = "ehc-root", _("EHC root security key")
     DYNAMIC_PROTECTION = "dynamic-protection", _("Dynamic code protection key")
     PRINT_DELIVERY = "print-delivery", _("Print delivery signing")
+    OIDC_SIGNING = "oidc-signing", _("Sign-in (OpenID Connect) ID-token signing")
 
 
 class KeyState(models.TextChoices):

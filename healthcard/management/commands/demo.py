@@ -28,6 +28,9 @@ INSTITUTIONS = [
     ("430382000101", "韶山市清溪镇银田村卫生室", Level.VILLAGE, "430300", "430382", "430000000000"),
 ]
 HOSPITALS = ["430100000001", "430300000002"]
+# The sample relying party (examples/hospital_app), started by ./dev run.
+SAMPLE_CLIENT_ID = "demo-hospital-app"
+SAMPLE_APP_URL = "http://127.0.0.1:8001"
 
 RESIDENTS = [
     # name, region, birth date, sequence, phone
@@ -89,7 +92,9 @@ class Command(BaseCommand):
         terminals = [self.terminal(institutions[code]) for code in HOSPITALS]
         printers = [p for code in HOSPITALS for p in self.printers(institutions[code])]
         residents = self.residents(institutions)
+        sample_app = self.sample_app(institutions["430100000001"], users)
         return {
+            "sample_app": sample_app,
             "site": "http://127.0.0.1:8000/",
             "institutions": [
                 {"code": i.code, "name": i.name, "level": i.level, "city_code": i.city_code}
@@ -123,6 +128,46 @@ class Command(BaseCommand):
             "totp_secret": secret,
             "totp_uri": device.config_url,
         }
+
+    def sample_app(self, institution, users) -> dict | None:
+        """The sample hospital app (examples/hospital_app) as a public sign-in client,
+        with two services in the directory. Plain-http URIs are allowed only with DEBUG,
+        so it is registered only on a development machine (./dev run)."""
+        from django.conf import settings
+
+        from healthcard import signin
+        from healthcard.oidc.models import SigninClient
+
+        if not settings.DEBUG:
+            return None
+        url = SAMPLE_APP_URL
+        client = SigninClient.objects.filter(application__client_id=SAMPLE_CLIENT_ID).first()
+        if client is None:
+            province = get_user_model().objects.get(username="province")
+            client = signin.register_client(
+                institution,
+                "湘雅示范掌上医院",
+                redirect_uris=f"{url}/callback",
+                post_logout_redirect_uris=f"{url}/",
+                scopes="openid ehc profile phone",
+                confidential=False,
+                client_id=SAMPLE_CLIENT_ID,
+                by=province,
+            ).client
+            for kind, name, path, with_signin in [
+                ("booking", "预约挂号", "/login", True),
+                ("reports", "检查检验报告", "/login", True),
+            ]:
+                signin.add_service(
+                    client,
+                    kind=kind,
+                    name=name,
+                    url=url + path,
+                    description="示范医院（examples/hospital_app）",
+                    with_signin=with_signin,
+                    by=province,
+                )
+        return {"client_id": SAMPLE_CLIENT_ID, "url": url}
 
     def terminal(self, institution) -> dict:
         from healthcard import terminals
@@ -227,5 +272,8 @@ class Command(BaseCommand):
         w("In the population register without a card (apply online as them):")
         for name, region, birth, seq in APPLICANTS:
             w(f"  {name:<10} {citizen_number(region, birth, seq)}")
+        if result.get("sample_app"):
+            app = result["sample_app"]
+            w(f"Sample hospital app: {app['url']}/ (sign-in client {app['client_id']})")
         w("Resident portal: sign in at /signin/ with a mobile number; the SMS codes of the")
         w("console backend are on the development outbox page /dev/outbox/.")

@@ -1,7 +1,8 @@
 """Key management from the command line: a thin caller of healthcard.keys.
 
 python manage.py keys list [--purpose P] [--json]
-python manage.py keys rotate code-signing|dynamic-protection|print-delivery [--algorithm …]
+python manage.py keys rotate PURPOSE [--algorithm …]   (code-signing, dynamic-protection,
+                                                     print-delivery, oidc-signing)
 python manage.py keys retire KID
 python manage.py keys revoke KID --reason TEXT
 python manage.py keys export-public [--purpose print-delivery] [--output FILE]
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         listing.add_argument("--json", action="store_true", help="Print JSON.")
         rotate = sub.add_parser("rotate", help="Make a new active key and retire the old one.")
         rotate.add_argument("purpose", choices=KeyPurpose.values)
-        rotate.add_argument("--algorithm", choices=[*signing.ALGORITHMS, "sm4"])
+        rotate.add_argument("--algorithm", choices=[*signing.ALGORITHMS, "sm4", "rs256"])
         retire = sub.add_parser("retire", help="Retire an active key.")
         retire.add_argument("kid")
         revoke = sub.add_parser("revoke", help="Revoke a key: it verifies nothing afterwards.")
