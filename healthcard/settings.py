@@ -285,13 +285,6 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
-# `celery -A healthcard beat` runs these (docs/operations.md).
-CELERY_BEAT_SCHEDULE = {
-    "usage-partitions": {
-        "task": "healthcard.tasks.maintain_usage_partitions",
-        "schedule": 6 * 3600,
-    },
-}
 # Task modules beyond the apps' tasks.py (which autodiscovery finds by itself).
 CELERY_IMPORTS = ["printing.sweep"]
 
@@ -303,8 +296,18 @@ HEALTHCARD_STATISTICS_REFRESH_MINUTES = env_int(
     "HEALTHCARD_STATISTICS_REFRESH_MINUTES", 10, minimum=1
 )
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_ROUTES = {"healthcard.tasks.*": {"queue": "statistics"}}
+# The platform's periodic work (statistics, usage-event partitions, the print sweep) runs
+# on the `statistics` queue, which every platform worker consumes (docs/operations.md).
+CELERY_TASK_ROUTES = {
+    "healthcard.tasks.*": {"queue": "statistics"},
+    "printing.sweep.*": {"queue": "statistics"},
+}
+# `celery -A healthcard beat` sends these (docs/operations.md).
 CELERY_BEAT_SCHEDULE = {
+    "usage-partitions": {
+        "task": "healthcard.tasks.maintain_usage_partitions",
+        "schedule": 6 * 3600,
+    },
     "refresh-statistics": {
         "task": "healthcard.tasks.refresh_statistics",
         "schedule": HEALTHCARD_STATISTICS_REFRESH_MINUTES * 60.0,

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from printing.models import JobStatus, PrintJob, queue_for
-from printing.tasks import send_print_job
+from printing import queue
+from printing.models import JobStatus, PrintJob
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ def requeue_stale_jobs(now: datetime.datetime | None = None) -> int:
     )
     count = 0
     for job in stale.iterator():
-        send_print_job(job.pk, queue_for(job.printer.institution.code))
+        # The queue printing.jobs.enqueue uses: the institution's, or the platform's
+        # in two-stage (site) mode.
+        queue.send_print_job(job.pk, queue.job_queue(job.printer.institution.code))
         count += 1
     if count:
         log.info("print sweep: %d queued job(s) sent again", count)

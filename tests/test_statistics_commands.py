@@ -89,10 +89,10 @@ def test_nightly_task_covers_the_offline_upload_window(world):
 
 def test_beat_schedule_runs_both_tasks_on_the_statistics_queue():
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert schedule == {
+    assert {
         "healthcard.tasks.refresh_statistics",
         "healthcard.tasks.rebuild_late_statistics",
-    }
+    } <= schedule
     from healthcard.celery import app
 
     route = app.amqp.router.route({}, "healthcard.tasks.refresh_statistics")

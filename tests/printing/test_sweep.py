@@ -6,14 +6,16 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from printing import jobs, sweep
+from printing import jobs, queue, sweep
 from printing.models import JobStatus, PrintJob
 
 
 @pytest.fixture
 def sent(monkeypatch):
     calls = []
-    monkeypatch.setattr(sweep, "send_print_job", lambda pk, queue: calls.append((pk, queue)))
+    monkeypatch.setattr(
+        queue, "send_print_job", lambda pk, name, countdown=0: calls.append((pk, name))
+    )
     return calls
 
 
@@ -63,3 +65,19 @@ def test_the_sweep_runs_from_celery_beat(settings):
     assert entry["task"] == sweep.sweep_queued_print_jobs.name
     assert entry["schedule"] == settings.HEALTHCARD_PRINT_SWEEP_SECONDS
     assert "printing.sweep" in settings.CELERY_IMPORTS
+
+
+def test_in_site_mode_the_sweep_sends_to_the_platform_queue(card, network_printer, sent, settings):
+    settings.HEALTHCARD_PRINT_DELIVERY = "site"
+    settings.HEALTHCARD_PRINT_SWEEP_SECONDS = 60
+    job = submit(card, network_printer, "site")
+    age(job, 61)
+    assert sweep.requeue_stale_jobs() == 1
+    assert sent == [(job.pk, settings.HEALTHCARD_PRINT_PLATFORM_QUEUE)]
+
+
+def test_the_sweep_runs_on_a_queue_platform_workers_consume():
+    from healthcard.celery import app
+
+    route = app.amqp.router.route({}, "printing.sweep.sweep_queued_print_jobs")
+    assert route["queue"].name == "statistics"
