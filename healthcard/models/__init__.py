@@ -5,6 +5,7 @@ from .audit import AuditChainHead, AuditRecord
 from .cards import Card, CardStatus, Channel
 from .institutions import Institution, Level, Role, StaffProfile
 from .keys import DataKey, DataKeyPurpose, DataKeyState, Key, KeyPurpose, KeyState
+from .links import CardLink, LinkKind
 from .people import Guardianship, Person, Relation
 from .revocations import RevocationCounter, RevocationEntry, RevocationKind
 from .selfservice import (
@@ -16,16 +17,8 @@ from .selfservice import (
     SmsSend,
 )
 from .statistics import DailyInstitutionUse, DailyIssuance, DailyUsage, VisitTotal
-from .terminals import (
-    CardLink,
-    CareStep,
-    FeeType,
-    LinkKind,
-    Scope,
-    Terminal,
-    TerminalKind,
-    UsageEvent,
-)
+from .terminals import Scope, Terminal, TerminalKind
+from .usage import CareStep, FeeType, UsageEvent
 
 __all__ = [
     "Application",

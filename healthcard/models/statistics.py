@@ -6,7 +6,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .cards import Channel
-from .terminals import CareStep, TerminalKind
+from .terminals import TerminalKind
+from .usage import CareStep
 
 # Roll-ups are derived data, rewritten by the hundred thousand rows: no foreign-key
 # trigger and no index of their own on the institution (the unique constraint, which
