@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+from cpu import rate
+
 os.environ.pop("DATABASE_URL", None)
 
 import django
@@ -33,21 +35,6 @@ from healthcard.models import Card, CardStatus, KeyPurpose  # noqa: E402
 
 AT = datetime.datetime(2026, 11, 25, 8, 0, tzinfo=datetime.UTC)
 ROUNDS = 5
-
-
-def rate(fn, seconds: float, batch: int = 1) -> float:
-    """Calls of fn per CPU second of this process, over at least `seconds` of CPU time
-    (after one warm-up call). CPU time, not wall time: other processes on a shared
-    machine then do not count against us."""
-    fn()
-    done, start = 0, time.process_time()
-    while True:
-        for _ in range(batch):
-            fn()
-        done += batch
-        elapsed = time.process_time() - start
-        if elapsed >= seconds:
-            return done / elapsed
 
 
 def verification(algorithm: str, seconds: float) -> dict:

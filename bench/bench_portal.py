@@ -12,7 +12,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,17 +22,9 @@ import django
 
 django.setup()
 
+from cpu import rate  # noqa: E402 (bench/cpu.py, beside this script)
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
-
-
-def rate(fn, seconds: float) -> float:
-    fn()
-    calls, start = 0, time.process_time()
-    while time.process_time() - start < seconds:
-        fn()
-        calls += 1
-    return calls / (time.process_time() - start)
 
 
 def main() -> None:

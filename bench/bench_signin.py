@@ -16,7 +16,6 @@ import os
 import platform
 import secrets
 import sys
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -28,19 +27,11 @@ import django
 
 django.setup()
 
+from cpu import rate  # noqa: E402 (bench/cpu.py, beside this script)
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 REDIRECT = "https://app.example/callback"
-
-
-def rate(fn, seconds: float) -> float:
-    fn()
-    calls, start = 0, time.process_time()
-    while time.process_time() - start < seconds:
-        fn()
-        calls += 1
-    return calls / (time.process_time() - start)
 
 
 def main() -> None:

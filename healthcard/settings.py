@@ -377,7 +377,12 @@ LOGGING = {
     },
     # Django's default "django" logger would also print to its own console handler
     # (with DEBUG), unscrubbed; its records reach ours through the root instead.
-    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO"}},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        # django-axes logs every sign-in's counter reset at INFO (with the user name):
+        # only its warnings (lockouts) reach the log.
+        "axes": {"level": "WARNING"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
