@@ -22,20 +22,15 @@ import django
 
 django.setup()
 
-from cpu import rate  # noqa: E402 (bench/cpu.py, beside this script)
+from cpu import rate, throwaway_database  # noqa: E402 (bench/cpu.py, beside this script)
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
-    setup_test_environment()
-    from django.db import connection
-
-    old = connection.creation.create_test_db(verbosity=0)
-    try:
+    with throwaway_database():
         from healthcard import realname
         from healthcard.models import Institution, Level, OutboxMessage
         from healthcard.selfservice import person_ref
@@ -68,8 +63,6 @@ def main() -> None:
         print(f"python {platform.python_version()}, {platform.machine()}")
         print(f"dynamic code SVG (GET code.svg): {rate(svg, args.seconds):8.0f} /CPU s")
         print(f"PDF slip (GET slip.pdf):         {rate(pdf, args.seconds):8.0f} /CPU s")
-    finally:
-        connection.creation.destroy_test_db(old, verbosity=0)
 
 
 if __name__ == "__main__":

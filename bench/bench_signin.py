@@ -27,9 +27,8 @@ import django
 
 django.setup()
 
-from cpu import rate  # noqa: E402 (bench/cpu.py, beside this script)
+from cpu import rate, throwaway_database  # noqa: E402 (bench/cpu.py, beside this script)
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 
 REDIRECT = "https://app.example/callback"
 
@@ -38,11 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
-    setup_test_environment()
-    from django.db import connection
-
-    old = connection.creation.create_test_db(verbosity=0)
-    try:
+    with throwaway_database():
         from django.contrib.auth import get_user_model
 
         from healthcard import cards, people, signin
@@ -116,8 +111,6 @@ def main() -> None:
         print(f"returning sign-in (authorize + token): {rate(sign_in, args.seconds):8.0f} /CPU s")
         print(f"refresh (rotation):                    {rate(refresh, args.seconds):8.0f} /CPU s")
         print(f"userinfo:                              {rate(userinfo, args.seconds):8.0f} /CPU s")
-    finally:
-        connection.creation.destroy_test_db(old, verbosity=0)
 
 
 if __name__ == "__main__":
