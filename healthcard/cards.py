@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import access, audit, keys, national
+from ehccode import national
+from healthcard import access, audit, keys
 from healthcard.errors import DomainError, NotAllowed
 from healthcard.models import Card, CardStatus, Channel, Institution, Person, Scope, Terminal
 from healthcard.people import (

@@ -2,7 +2,7 @@
 HEALTHCARD_KEK wraps (healthcard.datakeys).
 
 This module keeps the key records and their wrapping; signing and verification of
-codes live in healthcard.codes and healthcard.signing.
+codes live in healthcard.codes and ehccode.signing.
 """
 
 import datetime
@@ -19,7 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from healthcard import audit, datakeys, envelope, keystate, signing
+from ehccode import signing
+from healthcard import audit, datakeys, envelope, keystate
 from healthcard.errors import DomainError
 from healthcard.models import DataKeyPurpose, Key, KeyPurpose, KeyState
 

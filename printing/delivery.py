@@ -14,7 +14,7 @@ import datetime
 import json
 from dataclasses import dataclass
 
-from healthcard import signing
+from ehccode import signing
 
 FORMAT = "ehc-print-delivery/1"
 REPORT_FORMAT = "ehc-print-report/1"

@@ -1,4 +1,4 @@
-"""healthcard.national: SM4, the national EHC ID derivation and dynamic-code VALIDITY."""
+"""ehccode.national: SM4, the national EHC ID derivation and dynamic-code VALIDITY."""
 
 import datetime
 import secrets

@@ -3,6 +3,7 @@ publishes a delivery; the site stage (printing.site) verifies it, prints it at m
 once and reports; the platform applies the report through the job state machine."""
 
 import json
+import time
 
 import pytest
 
@@ -161,6 +162,31 @@ def test_delivery_with_a_bad_signature_is_refused_and_reported(
     assert jobs.apply_report(report) == "applied"
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and "signature" in job.last_error
+
+
+@pytest.mark.parametrize("signature", ["not hex", "", None, "zz" * 64])
+def test_delivery_with_a_malformed_signature_is_refused_not_a_crash(
+    card, network_printer, virtual_printer, two_stage, hospital_site, signature
+):
+    runner.process(submit(card, network_printer).pk)
+    report = hospital_site.handle(dict(two_stage[0], signature=signature))
+    assert (report["outcome"], report["reason"]) == (delivery.FAILED, "bad_signature")
+    assert virtual_printer.connections == 0
+
+
+def test_a_key_of_an_unknown_algorithm_verifies_no_delivery(
+    card, network_printer, virtual_printer, two_stage, key_file
+):
+    runner.process(submit(card, network_printer).pk)
+    key_set = json.loads(key_file.read_text())
+    for key in key_set["keys"]:
+        key["algorithm"] = "rsa-md5"
+    with pytest.raises(delivery.DeliveryRefused) as exc:
+        delivery.verify(
+            two_stage[0], key_set, institution=network_printer.institution.code, now=time.time()
+        )
+    assert exc.value.reason == "bad_signature"
+    assert virtual_printer.connections == 0
 
 
 def test_delivery_signed_by_a_key_the_site_does_not_know_is_refused(
