@@ -5,7 +5,9 @@ the data keys themselves (under the key-encryption key) are all sealed the same 
 
     version 0x02 || key ID (8 ASCII characters) || 12-byte nonce || ciphertext || 16-byte tag
 
-AES-256-GCM; the associated data is the header (version and key ID) followed by a
+AES-256-GCM (through `cryptography`, i.e. OpenSSL: opening a blob costs a few
+microseconds, against some 300 with pycryptodome's GCM, and every verification that
+shows a holder opens one); the associated data is the header (version and key ID) followed by a
 context the caller names (the column, or the key record), so a ciphertext copied into
 another column, onto another key record, or relabelled with another key ID does not
 open. The key ID says which key sealed it, so a reader picks the key without trying
@@ -14,8 +16,10 @@ several, and re-encryption finds what is still under an old key.
 Pure functions over bytes: no database, no settings.
 """
 
-from Crypto.Cipher import AES
-from Crypto.Random import get_random_bytes
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION = b"\x02"
 KID_SIZE = 8
@@ -33,11 +37,8 @@ class EnvelopeError(Exception):
 def seal(key: bytes, kid: str, plaintext: bytes, context: bytes) -> bytes:
     """Encrypt and authenticate `plaintext` under `key` (32 bytes), named `kid`."""
     header = VERSION + _kid_bytes(kid)
-    nonce = get_random_bytes(NONCE_SIZE)
-    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
-    cipher.update(header + context)
-    body, tag = cipher.encrypt_and_digest(plaintext)
-    return header + nonce + body + tag
+    nonce = os.urandom(NONCE_SIZE)
+    return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + context)
 
 
 def key_id(blob: bytes) -> str:
@@ -57,13 +58,11 @@ def unseal(key: bytes, blob: bytes, context: bytes) -> bytes:
     blob = bytes(blob)
     key_id(blob)  # checks the format
     nonce = blob[HEADER_SIZE : HEADER_SIZE + NONCE_SIZE]
-    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
-    cipher.update(blob[:HEADER_SIZE] + context)
     try:
-        return cipher.decrypt_and_verify(
-            blob[HEADER_SIZE + NONCE_SIZE : -TAG_SIZE], blob[-TAG_SIZE:]
+        return AESGCM(key).decrypt(
+            nonce, blob[HEADER_SIZE + NONCE_SIZE :], blob[:HEADER_SIZE] + context
         )
-    except ValueError:
+    except (InvalidTag, ValueError):  # ValueError: a key of the wrong size
         raise EnvelopeError("ciphertext failed authentication") from None
 
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from healthcard import cards, codes, links, revocations, usage
 from healthcard.api import serializers as s
+from healthcard.api.acceptor import acceptor
 from healthcard.api.authentication import TerminalAuthentication
 from healthcard.api.errors import (
     ApiError,
@@ -74,10 +75,17 @@ class ApiView(APIView):
         return self.request.META.get("REMOTE_ADDR")
 
     def validated(self, serializer_class, data: Any = None) -> dict:
-        serializer = serializer_class(data=self.request.data if data is None else data)
-        serializer.is_valid(raise_exception=True)
-        self.check_institution(serializer.validated_data.get("institution"))
-        return serializer.validated_data
+        """The serializer's validated data; a plainly valid body skips building the
+        serializer (healthcard.api.acceptor), anything else gets its field errors."""
+        data = self.request.data if data is None else data
+        accept = acceptor(serializer_class)
+        validated = accept(data) if accept is not None else None
+        if validated is None:
+            serializer = serializer_class(data=data)
+            serializer.is_valid(raise_exception=True)
+            validated = serializer.validated_data
+        self.check_institution(validated.get("institution"))
+        return validated
 
     def check_institution(self, code: str | None) -> None:
         """A terminal acts only for its own institution."""
