@@ -4,6 +4,13 @@ A token looks like `hct_<prefix>_<secret>`: the prefix is public and finds the r
 the whole token is checked against a SHA-256 hash. The secret has 256 bits of
 entropy, so a fast hash is enough (a slow password hash would only cost every API
 request time) and the token is shown exactly once, when it is made.
+
+Every API request authenticates, and terminals change rarely: each process keeps the
+terminals it has seen, by prefix, through healthcard.versioned. Any change to a
+terminal or an institution (saved or deleted anywhere, or disabled here) bumps the
+version, so a disabled terminal, a rotated token or a withdrawn scope stops working at
+once in the process that made the change, within `versioned` check_seconds (1 s) on
+every other node, and within its max age (5 s) even without the shared cache.
 """
 
 import datetime
@@ -21,11 +28,22 @@ from django.utils.translation import gettext as _
 from healthcard import access, audit, sql
 from healthcard.errors import NotAllowed
 from healthcard.models import Institution, Scope, Terminal, TerminalKind
+from healthcard.versioned import Versioned
 
 TOKEN_PREFIX = "hct"  # noqa: S105 - a label, not a secret
 # last_used_at is a hint for administrators; writing it on every request would turn
 # each verification into an extra UPDATE, so it is refreshed at most this often.
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
+# Terminals seen by this process, by token prefix, with their institution. Only rows
+# that exist get in (an unknown prefix is looked up every time), up to KNOWN_LIMIT.
+_known: Versioned[dict[str, Terminal]] = Versioned("healthcard:terminals-version", dict)
+KNOWN_LIMIT = 10_000
+
+
+def terminals_changed(**kwargs) -> None:
+    """Receiver of post_save and post_delete for Terminal and Institution
+    (healthcard.apps): every process sees the change within a few seconds."""
+    _known.changed()
 
 
 def hash_token(token: str) -> str:
@@ -170,8 +188,9 @@ def change_terminal(
 
 
 def rotate_token(terminal: Terminal, *, by: Any = None) -> str:
-    """Replace the terminal's token (the old one stops working at once) and return the
-    new one, shown once. Staff: as change_terminal."""
+    """Replace the terminal's token and return the new one, shown once. The old one
+    stops working at once on this node, within seconds on the others (see the module
+    docstring). Staff: as change_terminal."""
     _require_manager(by, terminal.institution)
     prefix, token = _new_token()
     with transaction.atomic():
@@ -190,8 +209,16 @@ def authenticate(token: str) -> Terminal | None:
     parts = (token or "").split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
-    terminal = sql.terminal_by_prefix(parts[1])  # every API request: plain SQL
-    if terminal is None or not hmac.compare_digest(terminal.token_hash, hash_token(token)):
+    known = _known.current()
+    terminal = known.get(parts[1])
+    if terminal is None:
+        terminal = sql.terminal_by_prefix(parts[1])
+        if terminal is None:
+            return None
+        if len(known) >= KNOWN_LIMIT:
+            known.clear()
+        known[parts[1]] = terminal
+    if not hmac.compare_digest(terminal.token_hash, hash_token(token)):
         return None
     if not terminal.is_active or not terminal.institution.is_active:
         return None
@@ -212,6 +239,7 @@ def disable(terminal: Terminal, *, by: Any = None) -> Terminal:
             is_active=False, disabled_at=timezone.now()
         )
         if updated:
+            _known.changed()
             audit.record(
                 "terminal.disable", actor=by, obj=terminal, institution=terminal.institution
             )

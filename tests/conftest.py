@@ -251,11 +251,12 @@ def _distinct_generated_id_numbers(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_key_snapshot():
-    """Each test's database starts without the keys an earlier test made: a process's
-    key snapshot (healthcard.keystate) must not carry them over."""
-    from healthcard import keystate
+def _fresh_process_snapshots():
+    """Each test's database starts without the keys and terminals an earlier test made:
+    a process's snapshots (healthcard.versioned: key state, known terminals) must not
+    carry them over."""
+    from healthcard import versioned
 
-    keystate.forget()
+    versioned.forget_all()
     yield
-    keystate.forget()
+    versioned.forget_all()

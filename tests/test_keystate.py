@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from ehccode import Reason
-from healthcard import codes, keys, keystate
+from healthcard import codes, keys, keystate, versioned
 from healthcard.models import Key, KeyPurpose, KeyState
 
 
@@ -21,7 +21,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(keystate.time, "monotonic", clock)
+    monkeypatch.setattr(versioned.time, "monotonic", clock)
     return clock
 
 
@@ -75,8 +75,8 @@ def test_with_the_cache_down_verification_works_and_max_age_applies(card, clock,
     def broken(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(keystate.cache, "get", broken)
-    monkeypatch.setattr(keystate.cache, "set", broken)
+    monkeypatch.setattr(versioned.cache, "get", broken)
+    monkeypatch.setattr(versioned.cache, "set", broken)
     assert codes.verify_code(code).ok
     revoke_elsewhere(signing_key())
     clock.now += keystate.MAX_AGE_SECONDS
