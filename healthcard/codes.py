@@ -148,9 +148,13 @@ def _check_validity(code: ParsedCode) -> None:
     raise Rejected(Reason.UNKNOWN_KEY, ehc_id=code.ehc_id, kind=code.kind, kid=code.kid)
 
 
-def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verification:
+def verify_code(
+    text: str, *, at: datetime.datetime | None = None, links_for: int | None = None
+) -> Verification:
     """Verify a scanned code online. Never raises on bad input and never returns a card
-    unless the code is valid: the result carries a Reason value otherwise. Checks, in
+    unless the code is valid: the result carries a Reason value otherwise. With
+    `links_for` (an institution ID) the card comes with the numbers linked to it that
+    this institution may see, fetched with it (healthcard.sql). Checks, in
     order: parse (malformed, unsupported_version), key (unknown_key, key_revoked),
     signature (bad_signature), times (expired, not_yet_valid, key_retired), national
     VALIDITY (dynamic), card (unknown_card, card_cancelled, card_frozen, superseded)."""
@@ -161,7 +165,7 @@ def verify_code(text: str, *, at: datetime.datetime | None = None) -> Verificati
         seen = {"ehc_id": code.ehc_id, "kind": code.kind, "kid": code.kid}
         if code.kind == "dynamic":
             _check_validity(code)
-        card = sql.card_by_ehc_id(code.ehc_id)  # every verification: plain SQL
+        card = sql.card_by_ehc_id(code.ehc_id, links_for=links_for)  # plain SQL
         if card is None:
             raise Rejected(Reason.UNKNOWN_CARD, **seen)
         if card.status == CardStatus.CANCELLED:

@@ -230,5 +230,9 @@ def unlink(
 def links_for(card: Card, institution: Institution) -> dict[str, CardLink]:
     """The links `institution` may see, by kind: the shared kinds and its own local
     patient number, never another institution's."""
-    visible = sql.visible_links(card.pk, institution.pk)  # every verification: plain SQL
+    prefetched = getattr(card, "prefetched_links", None)  # sql.card_by_ehc_id(links_for=)
+    if prefetched is not None and prefetched[0] == institution.pk:
+        visible = prefetched[1]
+    else:
+        visible = sql.visible_links(card.pk, institution.pk)
     return {link.kind: link for link in visible}

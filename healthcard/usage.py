@@ -84,7 +84,7 @@ def verify_and_record(terminal: Terminal, scan: Scan) -> tuple[Verification, Usa
     """Verify an online scan now and record it, successful or not. A failed attempt
     is recorded without a card. Never raises on a bad code. Reveals nothing: the
     terminal API calls verify_scan."""
-    verification = verify_code(scan.code)
+    verification = verify_code(scan.code, links_for=terminal.institution_id)
     event = _event(terminal, scan, verification, offline=False)
     event.scanned_at = timezone.now()
     sql.insert(event)  # one per online verification: plain SQL

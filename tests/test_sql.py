@@ -61,6 +61,32 @@ def test_visible_links_match_the_orm(card, hospital, other_hospital, clerk):
     assert {link.kind for link in found} == {LinkKind.LOCAL_PATIENT, LinkKind.MEDICAL_INSURANCE}
 
 
+def test_card_with_its_links_matches_the_card_and_visible_links(
+    card, hospital, other_hospital, clerk
+):
+    found = sql.card_by_ehc_id(card.ehc_id, links_for=hospital.pk)
+    assert values(found) == values(sql.card_by_ehc_id(card.ehc_id))
+    assert found.prefetched_links == (hospital.pk, [])  # no link yet
+    links.link(card, LinkKind.LOCAL_PATIENT, "P-1", institution=hospital, by=clerk)
+    links.link(card, LinkKind.LOCAL_PATIENT, "P-2", institution=other_hospital, by=clerk)
+    links.link(card, LinkKind.MEDICAL_INSURANCE, "H43010200001", institution=hospital, by=clerk)
+    for institution in (hospital, other_hospital):
+        found = sql.card_by_ehc_id(card.ehc_id, links_for=institution.pk)
+        assert values(found) == values(Card.objects.get(pk=card.pk))
+        assert values(found.person) == values(Card.objects.get(pk=card.pk).person)
+        assert found.prefetched_links[0] == institution.pk
+        reference = sql.visible_links(card.pk, institution.pk)
+        key = lambda link: link.pk  # noqa: E731
+        assert [values(x) for x in sorted(found.prefetched_links[1], key=key)] == [
+            values(x) for x in sorted(reference, key=key)
+        ]
+        assert links.links_for(found, institution).keys() == {
+            LinkKind.LOCAL_PATIENT,
+            LinkKind.MEDICAL_INSURANCE,
+        }
+    assert sql.card_by_ehc_id("0" * 64, links_for=hospital.pk) is None
+
+
 def test_insert_stores_what_save_stores(terminal, card):
     now = timezone.now()
 
