@@ -119,9 +119,7 @@ def record(
             prev_hash=head.hash,
         )
         rec.hash = _hash(rec)
-        sql.insert(rec)
-        head.seq, head.hash = rec.seq, rec.hash
-        head.save(update_fields=["seq", "hash"])
+        sql.append_audit(rec, head)  # the record and its chain's new head
     return rec
 
 

@@ -23,6 +23,7 @@ from django.db.models import Model, Q, signals
 
 from healthcard.models import (
     AuditChainHead,
+    AuditRecord,
     Card,
     CardLink,
     Institution,
@@ -211,27 +212,72 @@ def _insert_sql(model: type[Model]) -> tuple[list, str]:
     return fields, sql
 
 
-def insert(obj: Model) -> None:
-    """obj.save() for a new row with an automatic primary key (UsageEvent, AuditRecord).
-    Falls back to save() when that could differ: a save signal has listeners, the
-    primary key is already set, or the database is not PostgreSQL."""
+def _plain_insert_connection(obj: Model, *also: type[Model]):
+    """The PostgreSQL connection when plain SQL does what save() does for `obj` (and
+    for the `also` models a statement updates), else None: not PostgreSQL, the primary
+    key is already set, or a save signal has listeners."""
     model = type(obj)
     connection = _connection(model, write=True)
-    if (
-        connection is None
-        or obj.pk is not None
-        or signals.pre_save.has_listeners(model)
-        or signals.post_save.has_listeners(model)
-    ):
-        obj.save()
-        return
-    fields, sql = _insert_sql(model)
-    params: list[Any] = [
-        field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields
-    ]
-    # As save(): a failed INSERT inside atomic() marks the transaction for rollback.
-    with transaction.mark_for_rollback_on_error(using=connection.alias):
-        [(pk,)] = _rows(connection, sql, params)
+    if connection is None or obj.pk is not None:
+        return None
+    for m in (model, *also):
+        if signals.pre_save.has_listeners(m) or signals.post_save.has_listeners(m):
+            return None
+    return connection
+
+
+def _insert_params(obj: Model, fields: list, connection) -> list[Any]:
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+
+
+def _saved(obj: Model, pk: Any, connection) -> None:
     obj.pk = pk
     obj._state.db = connection.alias
     obj._state.adding = False
+
+
+def insert(obj: Model) -> None:
+    """obj.save() for a new row with an automatic primary key (UsageEvent, AuditRecord);
+    save() itself where plain SQL could differ (_plain_insert_connection)."""
+    connection = _plain_insert_connection(obj)
+    if connection is None:
+        obj.save()
+        return
+    fields, sql = _insert_sql(type(obj))
+    params = _insert_params(obj, fields, connection)
+    # As save(): a failed INSERT inside atomic() marks the transaction for rollback.
+    with transaction.mark_for_rollback_on_error(using=connection.alias):
+        [(pk,)] = _rows(connection, sql, params)
+    _saved(obj, pk, connection)
+
+
+@cache
+def _append_audit_sql() -> tuple[list, str]:
+    fields, insert_sql = _insert_sql(AuditRecord)
+    meta = AuditChainHead._meta
+    seq, digest = meta.get_field("seq").column, meta.get_field("hash").column
+    return fields, (
+        f"WITH r AS ({insert_sql}) UPDATE {meta.db_table}"
+        f' SET "{seq}" = %s, "{digest}" = %s WHERE "{meta.pk.column}" = %s'
+        f' RETURNING (SELECT "{AuditRecord._meta.pk.column}" FROM r)'
+    )
+
+
+def append_audit(record: AuditRecord, head: AuditChainHead) -> None:
+    """insert(record); then head.seq, head.hash = record.seq, record.hash, stored:
+    one statement instead of two on PostgreSQL. `head` is locked by the caller's
+    transaction; a head that is gone raises AuditChainHead.DoesNotExist (roll back)."""
+    head.seq, head.hash = record.seq, record.hash
+    connection = _plain_insert_connection(record, AuditChainHead)
+    if connection is None:
+        insert(record)
+        if not AuditChainHead.objects.filter(pk=head.pk).update(seq=head.seq, hash=head.hash):
+            raise AuditChainHead.DoesNotExist(f"audit chain head {head.pk}")
+        return
+    fields, sql = _append_audit_sql()
+    params = [*_insert_params(record, fields, connection), head.seq, head.hash, head.pk]
+    with transaction.mark_for_rollback_on_error(using=connection.alias):
+        rows = _rows(connection, sql, params)
+        if not rows:  # the head is gone: nothing may be half-written
+            raise AuditChainHead.DoesNotExist(f"audit chain head {head.pk}")
+    _saved(record, rows[0][0], connection)

@@ -132,3 +132,52 @@ def test_lock_free_audit_head_returns_a_head_below_the_limit(db):
         head = sql.lock_free_audit_head(2)
     assert head.partition in (0, 1)
     assert values(head) == values(AuditChainHead.objects.get(pk=head.pk))
+
+
+def test_append_audit_stores_the_record_and_moves_the_head_as_save_does(db):
+    from django.db import transaction
+
+    from healthcard.audit import GENESIS
+
+    AuditChainHead.objects.bulk_create([AuditChainHead(partition=p) for p in range(2)])
+    heads = list(AuditChainHead.objects.order_by("partition"))
+
+    def record(head):
+        return AuditRecord(
+            partition=head.partition,
+            seq=head.seq + 1,
+            at=timezone.now(),
+            actor="system",
+            action="test.append",
+            details={"n": 1},
+            prev_hash=head.hash,
+            hash="a" * 64,
+        )
+
+    with transaction.atomic():
+        by_sql = record(heads[0])
+        sql.append_audit(by_sql, heads[0])
+        by_orm = record(heads[1])
+        by_orm.save()
+        heads[1].seq, heads[1].hash = by_orm.seq, by_orm.hash
+        heads[1].save(update_fields=["seq", "hash"])
+    assert by_sql.pk is not None and by_sql._state.adding is False
+    a, b = (values(AuditRecord.objects.get(pk=r.pk)) for r in (by_sql, by_orm))
+    for row in (a, b):
+        row.pop("id"), row.pop("partition"), row.pop("at")
+    assert a == b
+    stored = [values(h) for h in AuditChainHead.objects.order_by("partition")]
+    assert [(h["seq"], h["hash"]) for h in stored] == [(1, "a" * 64)] * 2
+    assert heads[0].seq == 1 and heads[0].hash == "a" * 64 != GENESIS
+
+
+def test_append_audit_to_a_missing_head_writes_nothing(db):
+    from django.db import transaction
+
+    head = AuditChainHead(pk=999_999, partition=0)
+    rec = AuditRecord(
+        partition=0, seq=1, at=timezone.now(), action="test.gone", prev_hash="0" * 64, hash="b" * 64
+    )
+    with pytest.raises(AuditChainHead.DoesNotExist), transaction.atomic():
+        sql.append_audit(rec, head)
+    assert not AuditRecord.objects.filter(action="test.gone").exists()
