@@ -181,7 +181,7 @@ def generate(args) -> None:
     )
     events_sql = """
         INSERT INTO healthcard_usageevent (uuid, terminal_id, institution_id, card_id,
-            scanned_at, received_at, care_step, department, channel, fee_type, result,
+            scanned_at, received_at, care_step, department, terminal_kind, fee_type, result,
             code_kind, offline, fingerprint)
         SELECT gen_random_uuid(), t.id, t.institution_id,
                CASE WHEN g %% 33 = 0 THEN NULL ELSE c.first + (g * 104729) %% c.n END,

@@ -28,7 +28,7 @@ DB_NAME = os.environ.get("BENCH_DATABASE", "h_usage_bench")
 PG = "postgres://postgres@127.0.0.1:5432"
 COLUMNS = (
     "uuid, terminal_id, institution_id, card_id, scanned_at, received_at, care_step,"
-    " department, channel, fee_type, result, code_kind, offline, fingerprint"
+    " department, terminal_kind, fee_type, result, code_kind, offline, fingerprint"
 )
 
 
@@ -45,7 +45,7 @@ def insert_rate(terminal, code: str, n: int) -> float:
     goes through healthcard.sql."""
     from healthcard import usage
 
-    scan = usage.Scan(code=code, care_step="010101", channel="01")
+    scan = usage.Scan(code=code, care_step="010101", terminal_kind="01")
     start = time.perf_counter()
     for _ in range(n):
         usage.verify_and_record(terminal, scan)
@@ -67,7 +67,7 @@ def upload_rate(terminal, code: str, batches: int) -> float:
             usage.Scan(
                 code=code,
                 care_step="010101",
-                channel="01",
+                terminal_kind="01",
                 scanned_at=now - datetime.timedelta(minutes=i),
                 uuid=uuid.uuid4(),
             )

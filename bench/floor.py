@@ -48,7 +48,7 @@ class FloorView(APIView):
             card_id, status = cursor.fetchone()
             cursor.execute(
                 "INSERT INTO healthcard_usageevent (uuid, terminal_id, institution_id,"
-                " card_id, scanned_at, received_at, care_step, department, channel,"
+                " card_id, scanned_at, received_at, care_step, department, terminal_kind,"
                 " fee_type, result, code_kind, offline, fingerprint) SELECT %s, t.id,"
                 " t.institution_id, %s, %s, %s, %s, '', '01', '', 'ok', %s, false, %s"
                 " FROM healthcard_terminal t ORDER BY t.id LIMIT 1",

@@ -1,6 +1,6 @@
 """Usage events kept for years: one PostgreSQL partition per month of scan time.
 
-Migration 0007 turns `healthcard_usageevent` into a table partitioned by range of
+Migration 0006 turns `healthcard_usageevent` into a table partitioned by range of
 `scanned_at` (SQLite keeps one plain table, and every function here does nothing
 there). A partition covers one calendar month in the platform's time zone
 (Asia/Shanghai), so a day's or a month's statistics read one partition. A DEFAULT

@@ -39,7 +39,7 @@ class Scan:
 
     code: str
     care_step: str
-    channel: str
+    terminal_kind: str  # the API's `channel`
     department: str = ""
     fee_type: str = ""
     scanned_at: datetime.datetime | None = None
@@ -49,7 +49,9 @@ class Scan:
         body = {
             "code": self.code,
             "care_step": self.care_step,
-            "channel": self.channel,
+            # Stored fingerprints hash the key "channel" (the name before 0008): the
+            # same key keeps a re-upload of an older scan a duplicate, not a conflict.
+            "channel": self.terminal_kind,
             "department": self.department,
             "fee_type": self.fee_type,
             "scanned_at": self.scanned_at.astimezone(datetime.UTC).isoformat()
@@ -71,7 +73,7 @@ def _event(
         scanned_at=scan.scanned_at or timezone.now(),
         care_step=scan.care_step,
         department=scan.department,
-        channel=scan.channel,
+        terminal_kind=scan.terminal_kind,
         fee_type=scan.fee_type,
         result=UsageEvent.RESULT_OK if verification.ok else (verification.reason or "invalid"),
         code_kind=(verification.kind or "")[:10],

@@ -51,7 +51,7 @@ def scan(terminal, card, at, step="010101", result="ok"):
         card=card if result == "ok" else None,
         scanned_at=at,
         care_step=step,
-        channel=terminal.kind,
+        terminal_kind=terminal.kind,
         result=result,
         fingerprint="test",
     )

@@ -103,6 +103,14 @@ def test_schema_documents_every_endpoint_with_bearer_auth(db):
     assert {"200", "400", "401", "403", "413", "415", "422", "429"} <= set(verify["responses"])
 
 
+def test_schema_still_calls_a_scans_terminal_type_channel(db):
+    """Stored as UsageEvent.terminal_kind since migration 0008; terminals send `channel`."""
+    schemas = APIClient().get(SCHEMA_URL).json()["components"]["schemas"]
+    for name in ("VerifyRequest", "UsageEvent"):
+        assert "channel" in schemas[name]["properties"]
+        assert "terminal_kind" not in schemas[name]["properties"]
+
+
 def test_docs_page_loads_its_assets_locally(db):
     page = APIClient().get("/api/docs/")
     assert page.status_code == 200

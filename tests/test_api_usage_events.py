@@ -54,6 +54,17 @@ def test_batch_is_recorded_per_item(terminal, card):
     assert UsageEvent.objects.get(uuid=events[1]["uuid"]).card is None
 
 
+def test_an_uploaded_scan_keeps_its_channel_as_terminal_kind(terminal, card):
+    """`channel` in the API, `terminal_kind` in the model (migration 0008)."""
+    code = codes.static_code(card)
+    events = [scan(code, channel="04"), scan(code), scan(code, channel="99x")]
+    body = upload(terminal, events).json()
+    assert [r["status"] for r in body["results"]] == ["created", "created", "invalid"]
+    assert body["results"][2]["error"]["fields"].keys() == {"channel"}
+    stored = {str(e.uuid): e.terminal_kind for e in UsageEvent.objects.all()}
+    assert stored == {events[0]["uuid"]: "04", events[1]["uuid"]: terminal.terminal.kind}
+
+
 def test_reuploading_the_same_batch_creates_nothing(terminal, card):
     events = [scan(codes.static_code(card)) for _ in range(3)]
     upload(terminal, events)

@@ -51,7 +51,7 @@ def test_verification_records_a_usage_event(terminal, card, hospital):
     assert event.terminal == terminal.terminal
     assert event.institution == hospital
     assert (event.care_step, event.department, event.fee_type) == ("010101", "内科", "0200")
-    assert event.channel == terminal.terminal.kind
+    assert event.terminal_kind == terminal.terminal.kind
     assert event.result == "ok"
     assert event.code_kind == "static"
     assert event.offline is False
@@ -80,7 +80,19 @@ def test_without_reveal_scope_identity_is_masked_and_nothing_is_revealed(
     assert holder["id_number"] == card.person.masked_id_number
     assert holder["phone"] == "138****8000"
     assert not AuditRecord.objects.filter(action="identity.reveal").exists()
-    assert UsageEvent.objects.get(uuid=body["usage_event"]).channel == "02"
+    assert UsageEvent.objects.get(uuid=body["usage_event"]).terminal_kind == "02"
+
+
+def test_the_api_still_calls_the_terminal_type_channel(terminal, card):
+    """The model field is `terminal_kind` since migration 0008; the API's name stays."""
+    body = verify(terminal, codes.static_code(card), channel="03").json()
+    assert UsageEvent.objects.get(uuid=body["usage_event"]).terminal_kind == "03"
+    assert "terminal_kind" not in body and "channel" not in body
+    # The internal name is not an alias: it is ignored like any unknown field.
+    body = verify(terminal, codes.static_code(card), terminal_kind="03").json()
+    assert UsageEvent.objects.get(uuid=body["usage_event"]).terminal_kind == "01"
+    error = verify(terminal, codes.static_code(card), channel="05").json()["error"]
+    assert list(error["fields"]) == ["channel"]
 
 
 def test_dynamic_code_verifies(terminal, card):

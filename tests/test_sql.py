@@ -98,7 +98,7 @@ def test_insert_stores_what_save_stores(terminal, card):
             card=card,
             scanned_at=now,
             care_step="010101",
-            channel="01",
+            terminal_kind="01",
             result="ok",
             code_kind="static",
             fingerprint="f" * 64,

@@ -1,6 +1,7 @@
 """healthcard.usage without HTTP: idempotency, including the insert race."""
 
 import datetime
+import hashlib
 import uuid
 
 import pytest
@@ -15,7 +16,7 @@ def make_scan(code, **extra):
         uuid=extra.pop("uuid", uuid.uuid4()),
         code=code,
         care_step="010101",
-        channel="01",
+        terminal_kind="01",
         scanned_at=extra.pop("scanned_at", timezone.now()),
         **extra,
     )
@@ -61,7 +62,7 @@ def test_fingerprint_covers_every_reported_field(card):
     for change in [
         {"code": "other"},
         {"care_step": "010102"},
-        {"channel": "02"},
+        {"terminal_kind": "02"},
         {"department": "B"},
         {"fee_type": "0200"},
         {"scanned_at": base.scanned_at + datetime.timedelta(seconds=1)},
@@ -72,6 +73,18 @@ def test_fingerprint_covers_every_reported_field(card):
     assert usage.Scan(**{**base.__dict__, "scanned_at": same_instant}).fingerprint() == (
         base.fingerprint()
     )
+
+
+def test_fingerprint_still_hashes_the_terminal_type_as_channel():
+    """Events stored before the rename (migration 0008) hash the key "channel": a
+    re-upload of one must still match, as a duplicate and not a conflict."""
+    at = datetime.datetime(2026, 3, 1, 8, 30, tzinfo=datetime.UTC)
+    scan = usage.Scan(code="c", care_step="010101", terminal_kind="02", scanned_at=at)
+    body = (
+        '{"care_step":"010101","channel":"02","code":"c","department":"",'
+        '"fee_type":"","scanned_at":"2026-03-01T08:30:00+00:00"}'
+    )
+    assert scan.fingerprint() == hashlib.sha256(body.encode()).hexdigest()
 
 
 def test_check_scan_time():

@@ -35,7 +35,7 @@ def scan(code, **extra):
         uuid=extra.pop("uuid", uuid.uuid4()),
         code=code,
         care_step="010101",
-        channel="01",
+        terminal_kind="01",
         scanned_at=extra.pop("scanned_at", timezone.now()),
         **extra,
     )
@@ -82,6 +82,25 @@ def test_the_migration_partitions_by_month_with_this_and_coming_months(partition
     for offset in range(4):
         assert this_month.plus(offset) in months
     assert partitions.rows_in_default() == 0
+
+
+def test_the_terminal_type_column_is_terminal_kind_in_every_partition(partitioned):
+    """Migration 0008 renamed the column on the partitioned table, which renames it in
+    every attached partition; a partition created since has it too."""
+    partitions.ensure_partitions(ahead=0, now=timezone.now() + datetime.timedelta(days=800))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, a.attname FROM pg_inherits i"
+            " JOIN pg_class c ON c.oid = i.inhrelid"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+            " WHERE i.inhparent = %s::regclass AND a.attname IN ('channel', 'terminal_kind')",
+            [partitions.TABLE],
+        )
+        columns = cursor.fetchall()
+    tables = {table for table, _column in columns}
+    assert partitions.DEFAULT in tables
+    assert len(tables) == len(partitions.attached_months()) + 1
+    assert {column for _table, column in columns} == {"terminal_kind"}
 
 
 def test_online_verification_lands_in_this_months_partition(partitioned, terminal, card):

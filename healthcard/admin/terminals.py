@@ -127,12 +127,12 @@ class UsageEventAdmin(InstitutionScopedAdmin):
         "terminal",
         "care_step",
         "department",
-        "channel",
+        "terminal_kind",
         "fee_type",
         "result",
         "offline",
     ]
-    list_filter = ["result", "care_step", "offline", "channel", "institution"]
+    list_filter = ["result", "care_step", "offline", "terminal_kind", "institution"]
     list_select_related = ["institution", "terminal", "terminal__institution"]
     date_hierarchy = "scanned_at"
     search_fields = ["=uuid"]

@@ -42,7 +42,9 @@ class VerifyRequestSerializer(InstitutionCheckMixin):
     code = serializers.CharField(max_length=CODE_MAX, help_text=_("The scanned QR text."))
     care_step = serializers.ChoiceField(choices=CareStep.choices)
     department = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    # The API's name for the scan's terminal type, stored as UsageEvent.terminal_kind.
     channel = serializers.ChoiceField(
+        source="terminal_kind",
         choices=TerminalKind.choices,
         required=False,
         help_text=_("Terminal type of the scan; defaults to the terminal's own type."),
@@ -101,7 +103,9 @@ class UsageEventSerializer(serializers.Serializer):
     scanned_at = ScanTimeField()
     care_step = serializers.ChoiceField(choices=CareStep.choices)
     department = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    channel = serializers.ChoiceField(choices=TerminalKind.choices, required=False)
+    channel = serializers.ChoiceField(
+        source="terminal_kind", choices=TerminalKind.choices, required=False
+    )
     fee_type = serializers.ChoiceField(choices=FeeType.choices, required=False, allow_blank=True)
 
 

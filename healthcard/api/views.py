@@ -211,7 +211,7 @@ class VerifyView(ApiView):
         scan = usage.Scan(
             code=data["code"],
             care_step=data["care_step"],
-            channel=data.get("channel") or terminal.kind,
+            terminal_kind=data.get("terminal_kind") or terminal.kind,
             department=data.get("department", ""),
             fee_type=data.get("fee_type", ""),
         )
@@ -277,7 +277,7 @@ def _scan_item(raw: Any, terminal: Terminal) -> usage.Scan | usage.Invalid:
         code=data["code"],
         scanned_at=data["scanned_at"],
         care_step=data["care_step"],
-        channel=data.get("channel") or terminal.kind,
+        terminal_kind=data.get("terminal_kind") or terminal.kind,
         department=data.get("department", ""),
         fee_type=data.get("fee_type", ""),
     )

@@ -55,7 +55,7 @@ class DailyUsage(models.Model):
     day = models.DateField(_("day"))
     institution = models.ForeignKey(ROLLUP_INSTITUTION, **ROLLUP_FK)
     care_step = models.CharField(_("care step"), max_length=6, choices=CareStep.choices)
-    channel = models.CharField(_("terminal type"), max_length=2, choices=TerminalKind.choices)
+    terminal_kind = models.CharField(_("terminal type"), max_length=2, choices=TerminalKind.choices)
     uses = models.PositiveIntegerField(_("uses"), default=0)
     failed = models.PositiveIntegerField(_("failed scans"), default=0)
 
@@ -64,7 +64,8 @@ class DailyUsage(models.Model):
         verbose_name_plural = _("daily usage")
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "institution", "care_step", "channel"], name="unique_daily_usage"
+                fields=["day", "institution", "care_step", "terminal_kind"],
+                name="unique_daily_usage",
             )
         ]
 

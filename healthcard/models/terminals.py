@@ -4,7 +4,8 @@ from django.utils.translation import gettext_lazy as _
 
 
 class TerminalKind(models.TextChoices):
-    """National terminal / channel types (终端类型), also the `channel` of a scan."""
+    """National terminal types (终端类型), also the `terminal_kind` of a scan (`channel`
+    in the API)."""
 
     COUNTER = "01", _("Staffed counter")
     KIOSK = "02", _("Self-service kiosk")

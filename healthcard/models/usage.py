@@ -62,7 +62,7 @@ class UsageEvent(models.Model):
     received_at = models.DateTimeField(_("received"), auto_now_add=True)
     care_step = models.CharField(_("care step"), max_length=6, choices=CareStep.choices)
     department = models.CharField(_("department"), max_length=50, blank=True)
-    channel = models.CharField(_("terminal type"), max_length=2, choices=TerminalKind.choices)
+    terminal_kind = models.CharField(_("terminal type"), max_length=2, choices=TerminalKind.choices)
     fee_type = models.CharField(_("fee type"), max_length=4, choices=FeeType.choices, blank=True)
     result = models.CharField(
         _("result"), max_length=30, help_text=_("'ok' or the reason the code was refused.")

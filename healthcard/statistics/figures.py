@@ -375,7 +375,7 @@ def _use_tables(
     kind_day: dict[tuple, int] = defaultdict(int)
     steps: dict[str, int] = defaultdict(int)
     kinds: dict[str, int] = defaultdict(int)
-    for day, step, kind, n in usage.values_list("day", "care_step", "channel").annotate(
+    for day, step, kind, n in usage.values_list("day", "care_step", "terminal_kind").annotate(
         n=Sum("uses")
     ):
         step_day[(day, step)] += n

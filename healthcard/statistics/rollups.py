@@ -62,7 +62,7 @@ def rebuild(start: datetime.date, end: datetime.date) -> RebuildResult:
         ok = Q(result=UsageEvent.RESULT_OK)
         usage = _insert_select(
             DailyUsage,
-            by_day.values("d", "institution_id", "care_step", "channel").annotate(
+            by_day.values("d", "institution_id", "care_step", "terminal_kind").annotate(
                 uses=Count("id", filter=ok), failed=Count("id", filter=~ok)
             ),
         )

@@ -105,7 +105,7 @@ def test_card_page_shows_services_where_the_card_was_used(portal, card, services
         card=card,
         scanned_at=timezone.now() - datetime.timedelta(hours=1),
         care_step="010101",
-        channel="01",
+        terminal_kind="01",
         result="ok",
         fingerprint="x",
     )

@@ -167,7 +167,7 @@ def test_resident_journey(context, live_server, province, terminal):
         scanned_at=timezone.now(),
         care_step="010101",
         department="内科",
-        channel="01",
+        terminal_kind="01",
         result="ok",
         fingerprint="x",
     )

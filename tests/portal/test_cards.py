@@ -155,7 +155,7 @@ def test_history_lists_scans_and_identity_reveals_newest_first(
             card=own_card,
             scanned_at=now - datetime.timedelta(minutes=minutes),
             care_step=step,
-            channel="01",
+            terminal_kind="01",
             result="ok",
             fingerprint="x",
         )
