@@ -2,7 +2,7 @@
 PostgreSQL, next to a trivial endpoint (GET /api/v1/health) of the same server in the
 same run, driven by wrk from another process over loopback.
 
-    apt-get install wrk          # the load generator (Debian package)
+    apt-get install wrk          # the load generator (installed for you when root)
     .venv/bin/python bench/bench_api.py [--seconds 10] [--connections 16] [--workers 5]
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, no password): the database
@@ -52,6 +52,8 @@ ENV = {
     "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret-key",
     "HEALTHCARD_KEK": "YmVuY2gta2VrLWJlbmNoLWtlay1iZW5jaC1rZWstMzI=",
     "ALLOWED_HOSTS": "127.0.0.1",
+    # Plain HTTP over loopback: in production TLS ends at the proxy in front.
+    "SECURE_SSL_REDIRECT": "0",
     "HEALTHCARD_API_RATE_TERMINAL": "100000000/min",
     "HEALTHCARD_API_RATE_IP": "100000000/min",
     "DJANGO_SETTINGS_MODULE": "healthcard.settings",
@@ -209,6 +211,21 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def ensure_wrk() -> None:
+    """wrk is a Debian package: installed here when running as root (as ./dev installs
+    the system packages it needs), else the command to run is named."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (Debian package)", flush=True)
+        apt = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"]
+        if subprocess.run(apt, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(apt, check=True)
+        return
+    sys.exit("wrk is not installed: sudo apt-get install wrk")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -219,8 +236,7 @@ def main() -> None:
         "--memory-requests", type=int, default=0, help="then this many verifications, RSS"
     )
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: apt-get install wrk")
+    ensure_wrk()
 
     recreate_database()
     var_dir = tempfile.mkdtemp(prefix="bench-api-")

@@ -6,6 +6,7 @@ codes live in healthcard.codes and ehccode.signing.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import secrets
@@ -41,12 +42,21 @@ def wrap(secret: bytes, kid: str, purpose: str) -> bytes:
 
 
 def unwrap(key: Key) -> bytes:
-    blob = bytes(key.secret_enc)
+    return _unwrap(key.kid, key.purpose, bytes(key.secret_enc))
+
+
+def _unwrap(kid: str, purpose: str, blob: bytes) -> bytes:
     try:
         data_key = datakeys.secret(envelope.key_id(blob))
-        return envelope.unseal(data_key, blob, _context(key.kid, key.purpose))
+        return envelope.unseal(data_key, blob, _context(kid, purpose))
     except envelope.EnvelopeError:
-        raise KeyUnwrapError(f"key {key.kid} does not unwrap under HEALTHCARD_KEK") from None
+        raise KeyUnwrapError(f"key {kid} does not unwrap under HEALTHCARD_KEK") from None
+
+
+# Signing and dynamic codes need a key's secret on every use: unwrapped once per
+# process. Keyed by the wrapped secret itself, so a changed key is never served from
+# the cache; a failure (KeyUnwrapError) is not cached.
+_unwrapped = functools.lru_cache(maxsize=64)(_unwrap)
 
 
 def new_kid() -> str:
@@ -177,20 +187,14 @@ def active_key(purpose: str, *, actor=None) -> Key:
         return Key.objects.get(purpose=purpose, state=KeyState.ACTIVE)
 
 
-_signers: dict[tuple[str, bytes], Callable[[bytes], bytes]] = {}
-
-
 def signer_for(key: Key) -> Callable[[bytes], bytes]:
-    """message -> 64-byte signature with `key`'s private key (cached per process, keyed
-    by the wrapped secret, so a changed key is never served from the cache)."""
-    cache_key = (key.kid, bytes(key.secret_enc))
-    sign = _signers.get(cache_key)
-    if sign is None:
-        sign = signing.get(key.algorithm).signer(unwrap(key))
-        if len(_signers) > 64:
-            _signers.clear()
-        _signers[cache_key] = sign
-    return sign
+    """message -> 64-byte signature with `key`'s private key (cached per process)."""
+    return _signer(key.algorithm, _unwrapped(key.kid, key.purpose, bytes(key.secret_enc)))
+
+
+@functools.lru_cache(maxsize=64)
+def _signer(algorithm: str, secret: bytes) -> Callable[[bytes], bytes]:
+    return signing.get(algorithm).signer(secret)
 
 
 def code_signer() -> tuple[str, Callable[[bytes], bytes]]:
@@ -199,19 +203,9 @@ def code_signer() -> tuple[str, Callable[[bytes], bytes]]:
     return key.kid, signer_for(key)
 
 
-_protection_secrets: dict[tuple[str, bytes], bytes] = {}
-
-
 def protection_secret_for(key: Key) -> bytes:
     """The unwrapped secret of a dynamic-protection key (cached per process)."""
-    cache_key = (key.kid, bytes(key.secret_enc))
-    secret = _protection_secrets.get(cache_key)
-    if secret is None:
-        secret = unwrap(key)
-        if len(_protection_secrets) > 64:
-            _protection_secrets.clear()
-        _protection_secrets[cache_key] = secret
-    return secret
+    return _unwrapped(key.kid, key.purpose, bytes(key.secret_enc))
 
 
 def protection_secret() -> bytes:

@@ -12,6 +12,7 @@ What changes from the library's defaults, and why:
   the settings, and verified (logout's id_token_hint) with any still-published key.
 """
 
+import functools
 import json
 
 from django.conf import settings
@@ -36,17 +37,15 @@ class ClientScopes(BaseScopes):
         return ["openid"]
 
 
-_jwks: dict[tuple[str, bytes], jwk.JWK] = {}
-
-
 def _private_jwk() -> tuple[str, jwk.JWK]:
     kid, pem = keys.oidc_signing_key()
-    cache_key = (kid, pem)
-    key = _jwks.get(cache_key)
-    if key is None:
-        _jwks.clear()
-        key = _jwks[cache_key] = jwk.JWK.from_pem(pem)
-    return kid, key
+    return kid, _jwk(pem)
+
+
+@functools.lru_cache(maxsize=4)
+def _jwk(pem: bytes) -> jwk.JWK:
+    """Parsing the PEM is most of the cost of signing an ID token: once per key."""
+    return jwk.JWK.from_pem(pem)
 
 
 def published_keys() -> list[dict]:
