@@ -3,11 +3,16 @@ upload rate with an empty table and with many existing events, side by side, and
 day's statistics roll-up, on the monthly-partitioned PostgreSQL table.
 
     .venv/bin/python bench/bench_usage.py [--existing 30000000] [--day 5000000]
+                                          [--terminals 20000]
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres); the database h_usage_bench (or
 $BENCH_DATABASE) is dropped and recreated. The existing events are generated with COPY
 over the last 35 months (one partition each), `--day` of them on one day of the
-previous month, whose roll-up is then timed. Measured in one process over one
+previous month, whose roll-up is then timed. They belong to `--terminals` terminals in
+turn, the measured one among them: a province has tens of thousands of scanning
+terminals, and an upload's idempotency lookup reads only its own terminal's part of
+each index. `--terminals 1` gives every existing event to the measured terminal (the
+worst case: one device with millions of events). Measured in one process over one
 connection, so the rates are per connection (the web nodes insert in parallel).
 """
 
@@ -78,11 +83,24 @@ def upload_rate(terminal, code: str, batches: int) -> float:
     return stored / (time.perf_counter() - start)
 
 
-def generate(conn, terminal_id: int, institution_id: int, card_id: int, total: int, day: int):
+def add_terminals(conn, institution_id: int, n: int) -> None:
+    """n more terminals of the institution (rows only: they never sign in)."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO healthcard_terminal (institution_id, name, kind, scopes, token_prefix,"
+            " token_hash, is_active, created_at) SELECT %s, 'load ' || n, '01', '[]'::jsonb,"
+            " 'load' || n, repeat('0', 64), true, now() FROM generate_series(1, %s) AS n",
+            [institution_id, n],
+        )
+    conn.commit()
+
+
+def generate(conn, institution_id: int, card_id: int, total: int, day: int):
     """COPY `total` events in: `day` of them on one day of last month, the rest spread
-    over the 35 months before this one. PostgreSQL makes the rows (COPY (SELECT ...)
-    TO STDOUT on a second connection) and this process only streams them into COPY ...
-    FROM STDIN, so the load runs at COPY speed. Returns that day (local midnight)."""
+    over the 35 months before this one, each terminal's in turn. PostgreSQL makes the
+    rows (COPY (SELECT ...) TO STDOUT on a second connection) and this process only
+    streams them into COPY ... FROM STDIN, so the load runs at COPY speed. Returns that
+    day (local midnight)."""
     import psycopg
     from django.utils import timezone
 
@@ -95,14 +113,16 @@ def generate(conn, terminal_id: int, institution_id: int, card_id: int, total: i
     oldest = this_month.plus(-35).start
     span = (this_month.start - oldest).total_seconds()
     rows = f"""
-        SELECT gen_random_uuid(), {terminal_id}, {institution_id}, {card_id}, at, at,
+        SELECT gen_random_uuid(), ids[1 + n % array_length(ids, 1)], {institution_id},
+               {card_id}, at, at,
                (ARRAY['010101','010102','010103','010105'])[1 + n % 4], '', '01', '',
                'ok', 'static', false, repeat('0', 64)
         FROM (SELECT n, CASE WHEN n <= {day}
                      THEN '{busy.isoformat()}'::timestamptz + random() * interval '1 day'
                      ELSE '{oldest.isoformat()}'::timestamptz + random() * interval '{span} seconds'
                      END AS at
-              FROM generate_series(1, {total}) AS n) AS g
+              FROM generate_series(1, {total}) AS n) AS g,
+             (SELECT array_agg(id ORDER BY id) AS ids FROM healthcard_terminal) AS t
     """  # noqa: S608 - our own numbers and dates
     start = time.perf_counter()
     with (
@@ -175,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--existing", type=int, default=30_000_000)
     parser.add_argument("--day", type=int, default=5_000_000)
+    parser.add_argument("--terminals", type=int, default=20_000)
     parser.add_argument("--inserts", type=int, default=3000)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument(
@@ -195,20 +216,12 @@ def main() -> None:
     card = Card.objects.get()
     code = fixtures["code"]
     insert_rate(terminal, code, 200)  # warm-up
-    results = {
-        "empty": (
-            insert_rate(terminal, code, args.inserts),
-            upload_rate(terminal, code, args.batches),
-        )
-    }
+    results = {"empty": rates(terminal, code, args)}
     connection.ensure_connection()
+    if args.terminals > 1:
+        add_terminals(connection.connection, terminal.institution_id, args.terminals - 1)
     busy = generate(
-        connection.connection,
-        terminal.pk,
-        terminal.institution_id,
-        card.pk,
-        args.existing,
-        args.day,
+        connection.connection, terminal.institution_id, card.pk, args.existing, args.day
     )
     with connection.cursor() as cursor:
         start = time.perf_counter()
@@ -217,6 +230,11 @@ def main() -> None:
         print(f"  VACUUM ANALYZE and CHECKPOINT in {time.perf_counter() - start:.0f} s")
         cursor.execute("SELECT count(*) FROM healthcard_usageevent")
         existing = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM healthcard_usageevent WHERE terminal_id = %s", [terminal.pk]
+        )
+        own = cursor.fetchone()[0]
+        print(f"  {existing:,} existing events, {own:,} of them the measured terminal's")
     results[f"{existing:,} existing"] = rates(terminal, code, args)
     print(f"{'table':<24}{'verify INSERT/s':>18}{'batch upload events/s':>24}")
     for name, (inserts, uploads) in results.items():

@@ -250,6 +250,25 @@ def _distinct_generated_id_numbers(monkeypatch):
     monkeypatch.setattr(f"{__name__}.random", _DistinctSequences())
 
 
+class MonotonicClock:
+    """Stands in for time.monotonic: moves only when a test sets `now`."""
+
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The clock of healthcard.versioned's snapshots (key state, known terminals)."""
+    from healthcard import versioned
+
+    clock = MonotonicClock()
+    monkeypatch.setattr(versioned.time, "monotonic", clock)
+    return clock
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_snapshots():
     """Each test's database starts without the keys and terminals an earlier test made:

@@ -10,21 +10,6 @@ from healthcard import codes, keys, keystate, versioned
 from healthcard.models import Key, KeyPurpose, KeyState
 
 
-class Clock:
-    def __init__(self, start: float = 1000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(versioned.time, "monotonic", clock)
-    return clock
-
-
 def revoke_elsewhere(key: Key) -> None:
     """What another web node's revocation looks like from here: the row changes, and
     this process's snapshot was not told."""

@@ -2,7 +2,6 @@
 (healthcard.versioned): no query per request, and every change still applies at once
 here, within CHECK seconds elsewhere, within MAX_AGE whatever happens to the cache."""
 
-import pytest
 from django.core.cache import cache
 
 from healthcard import terminals, versioned
@@ -10,20 +9,6 @@ from healthcard.models import Institution, Terminal
 
 CHECK = terminals._known.check_seconds
 MAX_AGE = terminals._known.max_age_seconds
-
-
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(versioned.time, "monotonic", clock)
-    return clock
 
 
 def test_a_known_terminal_is_authenticated_without_a_query(
