@@ -174,10 +174,40 @@ def test_append_audit_stores_the_record_and_moves_the_head_as_save_does(db):
 def test_append_audit_to_a_missing_head_writes_nothing(db):
     from django.db import transaction
 
-    head = AuditChainHead(pk=999_999, partition=0)
+    head = AuditChainHead(pk=32_000, partition=0)  # no such head (a smallint key)
     rec = AuditRecord(
         partition=0, seq=1, at=timezone.now(), action="test.gone", prev_hash="0" * 64, hash="b" * 64
     )
     with pytest.raises(AuditChainHead.DoesNotExist), transaction.atomic():
         sql.append_audit(rec, head)
     assert not AuditRecord.objects.filter(action="test.gone").exists()
+
+
+def test_prepared_statements_survive_a_rollback_and_are_made_again_after_a_reconnect(card):
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk  # first use: PREPARE
+        transaction.set_rollback(True)
+    assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk  # still prepared
+    if connection.vendor == "postgresql":
+        assert sql._prepared[connection.connection]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert cursor.fetchone()[0] >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_its_statements_again(card):
+    from django.db import connection
+
+    assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk
+    connection.close()  # as after CONN_MAX_AGE, or a lost server
+    assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk
+
+
+def test_numbered_placeholders():
+    assert sql._numbered("a = %s AND b = %s") == "a = $1 AND b = $2"
+    assert sql._numbered("SELECT 1") == "SELECT 1"
+    with pytest.raises(ValueError):
+        sql._numbered("a LIKE '%x' AND b = %s")
