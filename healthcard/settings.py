@@ -333,6 +333,9 @@ HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
 )
 # Usage events (PostgreSQL: one partition per month, docs/data-model.md): months kept
 # in the database, partitions created ahead, and where older months are exported.
+# healthcard.sql prepares the verification path's statements once per connection;
+# off behind a pooler in transaction mode, which cannot keep them between requests.
+HEALTHCARD_DB_PREPARED_STATEMENTS = env_bool("HEALTHCARD_DB_PREPARED_STATEMENTS", True)
 HEALTHCARD_USAGE_RETENTION_MONTHS = env_int("HEALTHCARD_USAGE_RETENTION_MONTHS", 36, minimum=4)
 HEALTHCARD_USAGE_PARTITIONS_AHEAD = env_int("HEALTHCARD_USAGE_PARTITIONS_AHEAD", 3, minimum=1)
 HEALTHCARD_USAGE_ARCHIVE_DIR = Path(

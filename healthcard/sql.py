@@ -20,6 +20,7 @@ import weakref
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Model, Q, signals
 
@@ -71,13 +72,21 @@ def _rows(connection, sql: str, params: list) -> list[tuple]:
     running it, about 270 of 330 µs measured here (docs/performance.md). PREPARE is
     sent once per connection, then EXECUTE; prepared statements are session objects,
     untouched by a rolled-back transaction, and PostgreSQL re-plans them itself after
-    a schema change (a new partition). Needs session-level connections: a pooler in
-    transaction mode (pgbouncer's default) would lose them between requests."""
+    a schema change (a new partition). Needs session-level connections: behind a
+    pooler in transaction mode HEALTHCARD_DB_PREPARED_STATEMENTS is off."""
+    if not settings.HEALTHCARD_DB_PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
     name = "hc_" + hashlib.sha256(sql.encode()).hexdigest()[:20]
     with connection.cursor() as cursor:
         prepared = _prepared.setdefault(connection.connection, set())
         if name not in prepared:
-            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+            # Once per connection and statement; asking first keeps a connection whose
+            # statements this process no longer tracks from failing on a duplicate.
+            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
+            if not cursor.fetchall():
+                cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
             prepared.add(name)
         arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
         cursor.execute(f"EXECUTE {name}{arguments}", params)

@@ -211,3 +211,19 @@ def test_numbered_placeholders():
     assert sql._numbered("SELECT 1") == "SELECT 1"
     with pytest.raises(ValueError):
         sql._numbered("a LIKE '%x' AND b = %s")
+
+
+def test_without_prepared_statements_the_same_rows_come_back(card, settings):
+    from django.db import connection
+
+    prepared = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)
+    settings.HEALTHCARD_DB_PREPARED_STATEMENTS = False
+    sql._prepared.clear()  # as a process that lost track: the connection still has them
+    plain = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)
+    assert values(plain) == values(prepared)
+    assert plain.prefetched_links[0] == prepared.prefetched_links[0]
+    if connection.vendor == "postgresql":
+        assert not sql._prepared  # nothing prepared with the setting off
+    settings.HEALTHCARD_DB_PREPARED_STATEMENTS = True
+    again = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)  # no duplicate
+    assert values(again) == values(prepared)
