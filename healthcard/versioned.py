@@ -27,6 +27,7 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_UNREACHABLE = object()  # what _token() gives when the cache itself fails
 _every: list[Versioned] = []
 
 
@@ -64,12 +65,16 @@ class Versioned(Generic[T]):
             if now - checked_at < self.check_seconds:
                 return value
             token = self._token()
-            if token is not None and token == version:
+            if token is _UNREACHABLE or (token is not None and token == version):
+                # Without the cache, the value lives out its max age: one rebuild per
+                # max_age_seconds, not one per check.
                 self._state = (value, version, built_at, now)
                 return value
         else:
             token = self._token()
-        if token is None:
+        if token is _UNREACHABLE:
+            token = None
+        elif token is None:
             token = self._publish()
         value = self.load()
         self._state = (value, token, now, now)
@@ -90,12 +95,13 @@ class Versioned(Generic[T]):
         self.forget()
         self._publish()
 
-    def _token(self) -> str | None:
+    def _token(self) -> str | object | None:
+        """The cache's token, None when it has none, _UNREACHABLE when the cache fails."""
         try:
             return cache.get(self.cache_key)
         except Exception:  # the cache is an accelerator: without it, max age applies
             log.warning("%s unavailable from the cache", self.cache_key, exc_info=True)
-            return None
+            return _UNREACHABLE
 
     def _publish(self) -> str | None:
         token = secrets.token_hex(8)
