@@ -333,9 +333,16 @@ HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
 )
 # Usage events (PostgreSQL: one partition per month, docs/data-model.md): months kept
 # in the database, partitions created ahead, and where older months are exported.
-# healthcard.sql prepares the verification path's statements once per connection;
-# off behind a pooler in transaction mode, which cannot keep them between requests.
+# healthcard.sql prepares the verification path's statements once per connection
+# (psycopg, protocol level); off behind a pooler that cannot keep them (docs/operations.md).
 HEALTHCARD_DB_PREPARED_STATEMENTS = env_bool("HEALTHCARD_DB_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's own cursors bind client-side and never prepare, whatever this says; it
+    # lets healthcard.sql's server-binding cursor prepare its statements (Django
+    # leaves psycopg's preparing off).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if HEALTHCARD_DB_PREPARED_STATEMENTS else None
+    )
 HEALTHCARD_USAGE_RETENTION_MONTHS = env_int("HEALTHCARD_USAGE_RETENTION_MONTHS", 36, minimum=4)
 HEALTHCARD_USAGE_PARTITIONS_AHEAD = env_int("HEALTHCARD_USAGE_PARTITIONS_AHEAD", 3, minimum=1)
 HEALTHCARD_USAGE_ARCHIVE_DIR = Path(

@@ -7,7 +7,8 @@ its person takes 410 µs of Python through the ORM and under 80 µs here
 docstring does and is tested against it (tests/test_sql.py); on any other database
 (SQLite in development and tests) it simply makes that ORM call.
 
-Only public APIs: `connection.cursor()`, the `_meta` API for table and column names,
+Only public APIs: `connection.cursor()` and psycopg's own server-binding cursor
+(see _rows), the `_meta` API for table and column names,
 `Field.from_db_value` / `get_db_prep_save` / `pre_save`, `Model.from_db` and
 `Model._state`, the documented way to mark an instance as saved.
 """
@@ -15,11 +16,10 @@ Only public APIs: `connection.cursor()`, the `_meta` API for table and column na
 # ruff: noqa: S608 - names in the SQL come from the models' _meta; values are parameters.
 from __future__ import annotations
 
-import hashlib
-import weakref
 from functools import cache
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Model, Q, signals
@@ -61,44 +61,41 @@ def _instance(model: type[Model], row: tuple, start: int, connection) -> tuple[M
     return model.from_db(connection.alias, names, values), start + len(fields)
 
 
-# Statements this module prepared, per database connection (the psycopg connection
-# object: a reconnect starts with none).
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
 def _rows(connection, sql: str, params: list) -> list[tuple]:
-    """Run one of this module's statements as a prepared statement of the connection:
-    PostgreSQL spends more CPU planning the card lookup (a three-table join) than
-    running it, about 270 of 330 µs measured here (docs/performance.md). PREPARE is
-    sent once per connection, then EXECUTE; prepared statements are session objects,
-    untouched by a rolled-back transaction, and PostgreSQL re-plans them itself after
-    a schema change (a new partition). Needs session-level connections: behind a
-    pooler in transaction mode HEALTHCARD_DB_PREPARED_STATEMENTS is off."""
-    if not settings.HEALTHCARD_DB_PREPARED_STATEMENTS:
-        with connection.cursor() as cursor:
+    """Run one of this module's statements and return its rows.
+
+    Through a server-binding psycopg cursor on Django's connection, where Django's own
+    cursors bind client-side: the parameters travel apart from the statement (no
+    quoting in Python), and psycopg prepares the statement on the connection the first
+    time it sees it (protocol-level prepared statements, which it re-makes by itself on
+    a new connection). PostgreSQL spends more CPU planning the card lookup (a
+    three-table join) than running it, about 270 of 330 µs measured here
+    (docs/performance.md). With HEALTHCARD_DB_PREPARED_STATEMENTS off (a pooler that
+    cannot keep them) nothing is prepared.
+
+    While Django logs queries (DEBUG, or a test counting them) its own cursor runs the
+    statement instead, so that the log shows it; the rows are the same (tested).
+    `connection.cursor()` connects (and checks health and thread) as for any query;
+    the psycopg cursor is made on its psycopg connection (`Cursor.connection`) and
+    wrapped by `connection.make_cursor`, the wrapper `connection.cursor()` itself
+    uses, so that django.db errors and execute wrappers apply as to any query."""
+    with connection.cursor() as cursor:
+        if connection.queries_logged:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    name = "hc_" + hashlib.sha256(sql.encode()).hexdigest()[:20]
-    with connection.cursor() as cursor:
-        prepared = _prepared.setdefault(connection.connection, set())
-        if name not in prepared:
-            # Once per connection and statement; asking first keeps a connection whose
-            # statements this process no longer tracks from failing on a duplicate.
-            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
-            if not cursor.fetchall():
-                cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
-            prepared.add(name)
-        arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
-        cursor.execute(f"EXECUTE {name}{arguments}", params)
-        return cursor.fetchall()
+        with connection.make_cursor(_PreparingCursor(cursor.connection)) as preparing:
+            preparing.execute(sql, params)
+            return preparing.fetchall()
 
 
-def _numbered(sql: str) -> str:
-    """%s placeholders as $1, $2 ... (this module's statements have no other %)."""
-    parts = sql.split("%s")
-    if any("%" in part for part in parts):
-        raise ValueError("a literal % in a prepared statement")
-    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+class _PreparingCursor(psycopg.Cursor):
+    """psycopg's server-binding cursor, preparing each statement on its first use (or
+    never, by the setting) rather than after the connection's threshold of uses."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        if prepare is None:
+            prepare = bool(settings.HEALTHCARD_DB_PREPARED_STATEMENTS)
+        return super().execute(query, params, prepare=prepare, binary=binary)
 
 
 # --- reads ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ compare the SQL itself."""
 import uuid
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -115,6 +116,28 @@ def test_insert_stores_what_save_stores(terminal, card):
     assert a == b
     assert inserted.received_at is not None  # auto_now_add, as save() sets it
 
+    # The same terminal and event UUID again: Django's IntegrityError, as from save(),
+    # inside atomic() the transaction marked for rollback, nothing written.
+    again = event()
+    again.uuid = inserted.uuid
+    again.scanned_at = inserted.scanned_at
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.insert(again)
+    assert again.pk is None
+    assert UsageEvent.objects.filter(uuid=inserted.uuid).count() == 1
+
+
+def test_execute_wrappers_see_the_statements(card):
+    seen = []
+
+    def wrapper(execute, statement, params, many, context):
+        seen.append(statement)
+        return execute(statement, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk
+    assert seen and "healthcard_card" in seen[0]
+
 
 def test_audit_records_written_through_sql_verify(db):
     for n in range(5):
@@ -125,7 +148,6 @@ def test_audit_records_written_through_sql_verify(db):
 
 
 def test_lock_free_audit_head_returns_a_head_below_the_limit(db):
-    from django.db import transaction
 
     AuditChainHead.objects.bulk_create([AuditChainHead(partition=p) for p in range(4)])
     with transaction.atomic():
@@ -135,7 +157,6 @@ def test_lock_free_audit_head_returns_a_head_below_the_limit(db):
 
 
 def test_append_audit_stores_the_record_and_moves_the_head_as_save_does(db):
-    from django.db import transaction
 
     from healthcard.audit import GENESIS
 
@@ -172,7 +193,6 @@ def test_append_audit_stores_the_record_and_moves_the_head_as_save_does(db):
 
 
 def test_append_audit_to_a_missing_head_writes_nothing(db):
-    from django.db import transaction
 
     head = AuditChainHead(pk=32_000, partition=0)  # no such head (a smallint key)
     rec = AuditRecord(
@@ -183,47 +203,58 @@ def test_append_audit_to_a_missing_head_writes_nothing(db):
     assert not AuditRecord.objects.filter(action="test.gone").exists()
 
 
-def test_prepared_statements_survive_a_rollback_and_are_made_again_after_a_reconnect(card):
-    from django.db import connection, transaction
+def _prepared_count() -> int:
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        return cursor.fetchone()[0]
+
+
+def test_prepared_statements_survive_a_rollback(card):
 
     with transaction.atomic():
-        assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk  # first use: PREPARE
+        assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk  # first use: prepared
         transaction.set_rollback(True)
     assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk  # still prepared
     if connection.vendor == "postgresql":
-        assert sql._prepared[connection.connection]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-            assert cursor.fetchone()[0] >= 1
+        assert _prepared_count() >= 1
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_new_connection_prepares_its_statements_again(card):
-    from django.db import connection
 
     assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk
     connection.close()  # as after CONN_MAX_AGE, or a lost server
     assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk
+    if connection.vendor == "postgresql":
+        assert _prepared_count() >= 1
 
 
-def test_numbered_placeholders():
-    assert sql._numbered("a = %s AND b = %s") == "a = $1 AND b = $2"
-    assert sql._numbered("SELECT 1") == "SELECT 1"
-    with pytest.raises(ValueError):
-        sql._numbered("a LIKE '%x' AND b = %s")
-
-
+@pytest.mark.django_db(transaction=True)
 def test_without_prepared_statements_the_same_rows_come_back(card, settings):
-    from django.db import connection
 
-    prepared = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)
+    connection.close()  # a connection with nothing prepared yet
     settings.HEALTHCARD_DB_PREPARED_STATEMENTS = False
-    sql._prepared.clear()  # as a process that lost track: the connection still has them
     plain = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)
+    if connection.vendor == "postgresql":
+        assert _prepared_count() == 0  # nothing prepared with the setting off
+    settings.HEALTHCARD_DB_PREPARED_STATEMENTS = True
+    prepared = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)
     assert values(plain) == values(prepared)
     assert plain.prefetched_links[0] == prepared.prefetched_links[0]
     if connection.vendor == "postgresql":
-        assert not sql._prepared  # nothing prepared with the setting off
-    settings.HEALTHCARD_DB_PREPARED_STATEMENTS = True
-    again = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)  # no duplicate
-    assert values(again) == values(prepared)
+        assert _prepared_count() == 1
+
+
+def test_while_django_logs_queries_they_are_logged_with_the_same_rows(
+    card, django_assert_num_queries
+):
+
+    fast = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)
+    one_statement = connection.vendor == "postgresql"  # the ORM's: card, then links
+    with django_assert_num_queries(1 if one_statement else 2) as captured:
+        logged = sql.card_by_ehc_id(card.ehc_id, links_for=card.institution_id)
+    assert card.ehc_id in captured.captured_queries[0]["sql"]
+    assert values(logged) == values(fast)
+    assert values(logged.person) == values(fast.person)
+    assert logged.prefetched_links == fast.prefetched_links
