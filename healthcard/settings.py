@@ -491,9 +491,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Content-Security-Policy (django-csp): no inline scripts anywhere, style sheets only
 # from this site (style="" attributes stay allowed: the admin's templates use a few);
 # the API's Swagger/Redoc pages (drf-spectacular's templates use inline scripts) are
-# exempt.
+# exempt. healthcard.csp is django-csp's middleware with the settings' header built once.
 INSTALLED_APPS.append("csp")
-MIDDLEWARE.insert(1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(1, "healthcard.csp.CSPMiddleware")
 CONTENT_SECURITY_POLICY = {
     "EXCLUDE_URL_PREFIXES": ["/api/docs", "/api/redoc", "/api/schema"],
     "DIRECTIVES": {

@@ -48,7 +48,7 @@ def _production_settings(tmp_path) -> dict:
         "print(json.dumps({k: getattr(s, k) for k in ['SESSION_COOKIE_SECURE',"
         "'CSRF_COOKIE_SECURE','SESSION_COOKIE_HTTPONLY','SESSION_COOKIE_SAMESITE',"
         "'SECURE_HSTS_SECONDS','SECURE_SSL_REDIRECT','SESSION_COOKIE_AGE',"
-        "'SESSION_SAVE_EVERY_REQUEST']} | {'csp': 'csp.middleware.CSPMiddleware' in s.MIDDLEWARE}))"
+        "'SESSION_SAVE_EVERY_REQUEST']} | {'csp': 'healthcard.csp.CSPMiddleware' in s.MIDDLEWARE}))"
     )
     env = {
         "PATH": "/usr/bin:/bin",
