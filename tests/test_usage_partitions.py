@@ -238,3 +238,17 @@ def test_the_beat_task_ensures_then_archives(db, settings):
     assert "usage-partitions" in settings.CELERY_BEAT_SCHEDULE
     # On PostgreSQL the migration already made this month and the coming ones.
     assert maintain_usage_partitions() == "created 0, archived 0"
+
+
+def test_each_foreign_key_leads_exactly_one_index_and_none_of_its_own(db):
+    """Every lookup by terminal, institution or card has an index that starts with its
+    column (the unique constraint, the two Meta indexes), and no single-column index
+    is written on each insert besides (migration 0009)."""
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, UsageEvent._meta.db_table)
+    indexes = [info["columns"] for info in found.values() if info["index"] or info["unique"]]
+    for name in ("terminal", "institution", "card"):
+        column = UsageEvent._meta.get_field(name).column
+        leading = [columns for columns in indexes if columns[0] == column]
+        assert len(leading) == 1, (column, indexes)
+        assert len(leading[0]) > 1, (column, indexes)

@@ -41,14 +41,23 @@ class UsageEvent(models.Model):
     RESULT_OK = "ok"
 
     uuid = models.UUIDField(_("event ID"))
+    # No single-column index on the foreign keys (db_index=False): the unique
+    # constraint and the two indexes in Meta lead with them, and every index more is
+    # written on each of the 5 million inserts a day and stored for 1.8 billion rows a
+    # year.
     terminal = models.ForeignKey(
-        Terminal, on_delete=models.PROTECT, related_name="usage_events", verbose_name=_("terminal")
+        Terminal,
+        on_delete=models.PROTECT,
+        related_name="usage_events",
+        verbose_name=_("terminal"),
+        db_index=False,
     )
     institution = models.ForeignKey(
         "healthcard.Institution",
         on_delete=models.PROTECT,
         related_name="usage_events",
         verbose_name=_("institution"),
+        db_index=False,
     )
     card = models.ForeignKey(
         "healthcard.Card",
@@ -57,6 +66,7 @@ class UsageEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="usage_events",
         verbose_name=_("card"),
+        db_index=False,
     )
     scanned_at = models.DateTimeField(_("scanned"))
     received_at = models.DateTimeField(_("received"), auto_now_add=True)
