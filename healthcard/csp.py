@@ -43,7 +43,7 @@ def _settings_policy(report_only: bool, setting: str) -> tuple[str, tuple[str, .
 
 @receiver(setting_changed)
 def _forget_policy(*, setting: str, **kwargs) -> None:
-    if setting.startswith("CONTENT_SECURITY_POLICY") or setting == "DEBUG":
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
         _settings_policy.cache_clear()
 
 
@@ -60,7 +60,7 @@ class CSPMiddleware(_CSPMiddleware):
             if (
                 policy
                 and header not in response
-                and not getattr(response, exempt, False)
+                and getattr(response, exempt, False) is False  # as django-csp tests it
                 and not request.path_info.startswith(excluded)
             ):
                 response[header] = policy

@@ -337,9 +337,9 @@ HEALTHCARD_RETIRED_SIGNING_KEY_DAYS = env_int(
 # (psycopg, protocol level); off behind a pooler that cannot keep them (docs/operations.md).
 HEALTHCARD_DB_PREPARED_STATEMENTS = env_bool("HEALTHCARD_DB_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's own cursors bind client-side and never prepare, whatever this says; it
-    # lets healthcard.sql's server-binding cursor prepare its statements (Django
-    # leaves psycopg's preparing off).
+    # psycopg prepares nothing while prepare_threshold is None (Django's default).
+    # healthcard.sql's cursor asks for each of its statements explicitly, so the number
+    # itself does not matter there; Django's own client-side cursors never prepare.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         5 if HEALTHCARD_DB_PREPARED_STATEMENTS else None
     )

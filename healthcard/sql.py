@@ -7,8 +7,10 @@ its person takes 410 µs of Python through the ORM and under 80 µs here
 docstring does and is tested against it (tests/test_sql.py); on any other database
 (SQLite in development and tests) it simply makes that ORM call.
 
-Only public APIs: `connection.cursor()` and psycopg's own server-binding cursor
-(see _rows), the `_meta` API for table and column names,
+Only public APIs: `connection.cursor()` and psycopg's own server-binding cursor, which
+`connection.make_cursor` wraps as `cursor()` wraps its own (an unprefixed method of
+Django's database wrapper, not in Django's documentation; see _rows), the `_meta` API
+for table and column names,
 `Field.from_db_value` / `get_db_prep_save` / `pre_save`, `Model.from_db` and
 `Model._state`, the documented way to mark an instance as saved.
 """

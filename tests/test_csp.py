@@ -83,3 +83,13 @@ def test_debug_error_pages_are_left_alone_as_django_csp_leaves_them(settings, st
     assert ours["Content-Security-Policy"] is None
     settings.DEBUG = False
     assert respond(CSPMiddleware, prepare=prepare)[0]["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("value", [None, 0, True])
+def test_an_exempt_attribute_that_is_not_false_exempts_as_in_django_csp(value):
+    def prepare(request, response):
+        response._csp_exempt = value
+
+    ours, _request = respond(CSPMiddleware, prepare=prepare)
+    assert ours == respond(Upstream, prepare=prepare)[0]
+    assert ours["Content-Security-Policy"] is None
