@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from healthcard import sql
@@ -52,10 +53,10 @@ def _clean_ip(ip: str | None) -> str | None:
     return AuditRecord._meta.get_field("ip").get_prep_value(ip)
 
 
-def _hash(rec: AuditRecord) -> str:
-    body = {
-        "partition": rec.partition,
-        "seq": rec.seq,
+def _fixed(rec: AuditRecord) -> dict[str, Any]:
+    """What the hash covers apart from the chain position (partition, seq, prev) and
+    the result."""
+    return {
         "at": rec.at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
         "actor": rec.actor,
         "action": rec.action,
@@ -63,12 +64,36 @@ def _hash(rec: AuditRecord) -> str:
         "object_id": rec.object_id,
         "institution": rec.institution,
         "ip": rec.ip or "",
-        "result": rec.result,
         "details": rec.details,
+    }
+
+
+def _canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _hash(rec: AuditRecord) -> str:
+    body = {
+        **_fixed(rec),
+        "partition": rec.partition,
+        "seq": rec.seq,
+        "result": rec.result,
         "prev": rec.prev_hash,
     }
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+
+
+def _canonical_parts(rec: AuditRecord) -> tuple[str, str, str, str]:
+    """The canonical text _hash covers, in four parts around the chain position that
+    is known only once a head is locked (sql.append_audit_at_free_head joins them in
+    the database): parts[0] + partition + parts[1] + prev + parts[2] + seq + parts[3].
+
+    Sorted keys put every key of _fixed before "partition", then "prev", "result" and
+    "seq"; integers and a hexadecimal hash are written the same by PostgreSQL and by
+    json.dumps (tests/test_audit.py checks the parts against _hash)."""
+    fixed = _canonical(_fixed(rec))
+    result = json.dumps(rec.result, ensure_ascii=False)
+    return fixed[:-1] + ',"partition":', ',"prev":"', f'","result":{result},"seq":', "}"
 
 
 def _lock_a_head(partitions: int) -> AuditChainHead:
@@ -97,27 +122,36 @@ def record(
     institution: Any = None,
     ip: str | None = None,
     result: str = "ok",
+    together_with: Model | None = None,
     **details: Any,
 ) -> AuditRecord:
-    """Append one audit entry. `details` must hold no personal data in clear."""
+    """Append one audit entry. `details` must hold no personal data in clear.
+
+    `together_with`, a new row (an unsaved instance), is inserted with the record: both
+    are written or neither (the usage event of an audited reveal)."""
+    rec = AuditRecord(
+        at=timezone.now(),
+        actor=actor_label(actor),
+        action=action,
+        object_type=obj._meta.model_name if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        institution=getattr(institution, "code", institution) or "",
+        ip=_clean_ip(ip),
+        result=result,
+        details=details,
+    )
+    partitions = settings.HEALTHCARD_AUDIT_PARTITIONS
+    # On PostgreSQL one statement locks a free head, appends and moves it (in the
+    # caller's transaction, or as its own): every audited reveal.
+    if sql.append_audit_at_free_head(rec, _canonical_parts(rec), partitions, together_with):
+        return rec
     # Part of the caller's transaction when there is one (no savepoint: if the record
     # cannot be written, the change it describes must not be committed either).
     with transaction.atomic(savepoint=False):
-        head = _lock_a_head(settings.HEALTHCARD_AUDIT_PARTITIONS)
-        rec = AuditRecord(
-            partition=head.partition,
-            seq=head.seq + 1,
-            at=timezone.now(),
-            actor=actor_label(actor),
-            action=action,
-            object_type=obj._meta.model_name if obj is not None else "",
-            object_id=str(obj.pk) if obj is not None else "",
-            institution=getattr(institution, "code", institution) or "",
-            ip=_clean_ip(ip),
-            result=result,
-            details=details,
-            prev_hash=head.hash,
-        )
+        if together_with is not None:
+            sql.insert(together_with)
+        head = _lock_a_head(partitions)
+        rec.partition, rec.seq, rec.prev_hash = head.partition, head.seq + 1, head.hash
         rec.hash = _hash(rec)
         sql.append_audit(rec, head)  # the record and its chain's new head
     return rec

@@ -342,7 +342,14 @@ REVEAL_PERMISSION = "healthcard.reveal_identity"
 
 
 def reveal_person(
-    person: Person, *, by: Any, via: str, reason: str = "", ip: str | None = None, **context: Any
+    person: Person,
+    *,
+    by: Any,
+    via: str,
+    reason: str = "",
+    ip: str | None = None,
+    together_with: Any = None,
+    **context: Any,
 ) -> Identity:
     """Return `person`'s full identity and write the `identity.reveal` audit record in
     the same transaction.
@@ -353,7 +360,8 @@ def reveal_person(
     - a resident sees the people whose cards they hold or manage;
     - None is the platform itself (a task), audited like anyone.
     Refuses with NotAllowed ('missing_scope', 'forbidden', 'not_found') or PersonError
-    ('reason_required'). `context` adds safe details to the audit record (a usage event id).
+    ('reason_required'). `context` adds safe details to the audit record (a usage event id);
+    `together_with`, a new row, is written with the record or not at all (audit.record).
     """
     reason = (reason or "").strip()
     if isinstance(by, Terminal):
@@ -371,18 +379,9 @@ def reveal_person(
         institution = None
     else:
         institution = None
-    with transaction.atomic(savepoint=False):
-        audit.record(
-            "identity.reveal",
-            actor=by,
-            obj=person,
-            institution=institution,
-            ip=ip,
-            via=via,
-            **({"reason": reason[:200]} if reason else {}),
-            **context,
-        )
-    return Identity(
+    # Decrypted first: a value that cannot be decrypted reveals nothing and leaves no
+    # record saying it did.
+    identity = Identity(
         name=person.name,
         id_type=person.id_type,
         id_number=person.id_number,
@@ -392,3 +391,15 @@ def reveal_person(
         phone=person.phone,
         address=person.address,
     )
+    audit.record(
+        "identity.reveal",
+        actor=by,
+        obj=person,
+        institution=institution,
+        ip=ip,
+        together_with=together_with,
+        via=via,
+        **({"reason": reason[:200]} if reason else {}),
+        **context,
+    )
+    return identity

@@ -317,3 +317,98 @@ def append_audit(record: AuditRecord, head: AuditChainHead) -> None:
         if not rows:  # the head is gone: nothing may be half-written
             raise AuditChainHead.DoesNotExist(f"audit chain head {head.pk}")
     _saved(record, rows[0][0], connection)
+
+
+# The chain position of an audit record, as the statement below computes it.
+_CHAIN_COLUMNS = {"partition": "c.p", "seq": "c.s", "prev_hash": "c.prev", "hash": "c.digest"}
+
+
+def _cast_type(field, connection) -> str:
+    """The column's type without its modifier: varchar for varchar(80). INSERT …
+    SELECT needs typed expressions, and an explicit cast to varchar(80) would cut a
+    longer value short where INSERT … VALUES refuses it; assigning varchar to the
+    column refuses it as VALUES does."""
+    return field.db_type(connection).split("(")[0]
+
+
+def _typed_values(fields: list, connection, chain: dict[str, str] | None = None) -> str:
+    chain = chain or {}
+    return ", ".join(
+        chain.get(f.attname) or f"CAST(%s AS {_cast_type(f, connection)})" for f in fields
+    )
+
+
+@cache
+def _audit_at_free_head_sql(also: type[Model] | None, alias: str) -> tuple[list, list, str]:
+    connection = connections[alias]
+    head = AuditChainHead._meta
+    partition, seq, digest = (head.get_field(n).column for n in ("partition", "seq", "hash"))
+    fields, _insert = _insert_sql(AuditRecord)
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    values = _typed_values(fields, connection, _CHAIN_COLUMNS)
+    record_pk = AuditRecord._meta.pk.column
+    statement = (
+        # The head: as lock_free_audit_head, inside this one statement.
+        f'WITH h AS MATERIALIZED (SELECT h."{partition}" AS p, h."{seq}" AS s,'
+        f' h."{digest}" AS prev FROM {head.db_table} h WHERE h."{partition}" < %s'
+        " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED),"
+        # The record's position and hash: SHA-256 of its canonical text, which the
+        # caller gives in four parts around the partition, previous hash and seq.
+        " c AS MATERIALIZED (SELECT p, s + 1 AS s, prev, encode(sha256(convert_to("
+        "CAST(%s AS text) || p::text || CAST(%s AS text) || prev || CAST(%s AS text)"
+        " || (s + 1)::text || CAST(%s AS text), 'UTF8')), 'hex') AS digest FROM h),"
+        f" r AS (INSERT INTO {AuditRecord._meta.db_table} ({columns})"
+        f' SELECT {values} FROM c RETURNING "{record_pk}"),'
+        f' m AS (UPDATE {head.db_table} SET "{seq}" = c.s, "{digest}" = c.digest FROM c'
+        f' WHERE {head.db_table}."{partition}" = c.p)'
+    )
+    also_fields = []
+    returning = f'(SELECT "{record_pk}" FROM r), c.p, c.s, c.prev, c.digest'
+    if also is not None:
+        also_fields, _insert = _insert_sql(also)
+        also_columns = ", ".join(f'"{f.column}"' for f in also_fields)
+        statement += (
+            f", a AS (INSERT INTO {also._meta.db_table} ({also_columns})"
+            f" SELECT {_typed_values(also_fields, connection)} FROM c"
+            f' RETURNING "{also._meta.pk.column}")'
+        )
+        returning += ', (SELECT "' + also._meta.pk.column + '" FROM a)'
+    record_fields = [f for f in fields if f.attname not in _CHAIN_COLUMNS]
+    return record_fields, also_fields, f"{statement} SELECT {returning} FROM c"
+
+
+def append_audit_at_free_head(
+    record: AuditRecord, parts: tuple[str, str, str, str], partitions: int, also: Model | None
+) -> bool:
+    """On PostgreSQL, in one statement: lock a chain head no other transaction holds
+    (as lock_free_audit_head), give `record` the next position in that chain, hash
+    it, append it and move the head (as append_audit), and insert the new row `also`
+    if given; True when written. The hash is SHA-256 of parts[0] + partition +
+    parts[1] + previous hash + parts[2] + seq + parts[3] (audit._canonical_parts).
+
+    False, with nothing written, where this does not apply: not PostgreSQL, a save
+    signal listens, `also` lives in another database, or no head is free (every one
+    busy, or none made yet); the caller then takes the transactional path. In
+    autocommit the statement is its own transaction: no BEGIN and COMMIT round trips,
+    and the lock is held only while the statement runs."""
+    connection = _plain_insert_connection(record, AuditChainHead)
+    if connection is None or (
+        also is not None and _plain_insert_connection(also) is not connection
+    ):
+        return False  # (`also` stored elsewhere cannot be in the same statement)
+    record_fields, also_fields, statement = _audit_at_free_head_sql(
+        type(also) if also is not None else None, connection.alias
+    )
+    params = [partitions, *parts, *_insert_params(record, record_fields, connection)]
+    if also is not None:
+        params += _insert_params(also, also_fields, connection)
+    with transaction.mark_for_rollback_on_error(using=connection.alias):
+        rows = _rows(connection, statement, params)
+    if not rows:
+        return False
+    row = rows[0]
+    record.partition, record.seq, record.prev_hash, record.hash = row[1:5]
+    _saved(record, row[0], connection)
+    if also is not None:
+        _saved(also, row[5], connection)
+    return True

@@ -82,13 +82,19 @@ def _event(
     )
 
 
+def _verify_online(terminal: Terminal, scan: Scan) -> tuple[Verification, UsageEvent]:
+    """Verify an online scan now; its usage event, not saved yet."""
+    verification = verify_code(scan.code, links_for=terminal.institution_id)
+    event = _event(terminal, scan, verification, offline=False)
+    event.scanned_at = timezone.now()
+    return verification, event
+
+
 def verify_and_record(terminal: Terminal, scan: Scan) -> tuple[Verification, UsageEvent]:
     """Verify an online scan now and record it, successful or not. A failed attempt
     is recorded without a card. Never raises on a bad code. Reveals nothing: the
     terminal API calls verify_scan."""
-    verification = verify_code(scan.code, links_for=terminal.institution_id)
-    event = _event(terminal, scan, verification, offline=False)
-    event.scanned_at = timezone.now()
+    verification, event = _verify_online(terminal, scan)
     sql.insert(event)  # one per online verification: plain SQL
     return verification, event
 
@@ -118,24 +124,26 @@ def verify_scan(terminal: Terminal, scan: Scan, *, ip: str | None = None) -> Sca
     a terminal with the `reveal_identity` scope and a valid code, reveal the holder
     through people.reveal_person: the usage event and the `identity.reveal` audit
     record commit together or not at all. Never raises on a bad code."""
-    reveal = terminal.has_scope(Scope.REVEAL_IDENTITY)
-    if not reveal:
+    if not terminal.has_scope(Scope.REVEAL_IDENTITY):
         # A single INSERT: a transaction would only add BEGIN and COMMIT round trips.
         verification, event = verify_and_record(terminal, scan)
         if not verification.ok:
             return ScanResult(verification, event)
         return ScanResult(verification, event, links=_links_seen(verification.card, terminal))
-    with transaction.atomic():
-        verification, event = verify_and_record(terminal, scan)
-        if not verification.ok:
-            return ScanResult(verification, event)
-        identity = people.reveal_person(
-            verification.card.person,
-            by=terminal,
-            via="api.verify",
-            ip=ip,
-            usage_event=str(event.uuid),
-        )
+    verification, event = _verify_online(terminal, scan)
+    if not verification.ok:
+        sql.insert(event)
+        return ScanResult(verification, event)
+    # The usage event goes in with the audit record: on PostgreSQL one statement,
+    # elsewhere one transaction.
+    identity = people.reveal_person(
+        verification.card.person,
+        by=terminal,
+        via="api.verify",
+        ip=ip,
+        together_with=event,
+        usage_event=str(event.uuid),
+    )
     return ScanResult(
         verification, event, identity, _links_seen(verification.card, terminal, revealed=True)
     )

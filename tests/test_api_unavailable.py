@@ -20,7 +20,7 @@ def down(exc_type):
 @pytest.mark.parametrize("exc_type", [OperationalError, InterfaceError])
 def test_a_lost_database_during_verification_is_a_json_503(terminal, card, monkeypatch, exc_type):
     code = codes.static_code(card)
-    monkeypatch.setattr(usage, "verify_and_record", down(exc_type))
+    monkeypatch.setattr(usage, "_verify_online", down(exc_type))
     response = terminal.post(VERIFY, {"code": code, "care_step": "010101"})
     assert response.status_code == 503
     assert response["Content-Type"] == "application/json"
@@ -36,7 +36,7 @@ def test_a_lost_database_during_authentication_is_a_json_503(terminal, monkeypat
 
 
 def test_other_errors_are_not_disguised_as_unavailable(terminal, card, monkeypatch):
-    monkeypatch.setattr(usage, "verify_and_record", down(ZeroDivisionError))
+    monkeypatch.setattr(usage, "_verify_online", down(ZeroDivisionError))
     with pytest.raises(ZeroDivisionError):
         terminal.post(VERIFY, {"code": codes.static_code(card), "care_step": "010101"})
 

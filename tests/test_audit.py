@@ -1,6 +1,7 @@
 """healthcard.audit: the hash-chained log, its verification and `manage.py audit verify`."""
 
 import datetime
+import hashlib
 import itertools
 import threading
 from io import StringIO
@@ -10,6 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from healthcard import audit
 from healthcard.models import AuditChainHead, AuditRecord
@@ -315,3 +318,118 @@ def test_transactions_writing_several_records_do_not_deadlock():
             t.join()
     assert errors == []
     assert audit.verify() == (4 * rounds + 1, None)
+
+
+# --- the hash computed by the database (PostgreSQL's one-statement append) -----------
+
+text = st.text(st.characters(codec="utf-8"), max_size=30)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    fields=st.fixed_dictionaries(
+        {"actor": text, "action": text, "object_type": text, "object_id": text},
+    ),
+    result=text,
+    details=st.dictionaries(text, json_values, max_size=4),
+    partition=st.integers(0, 32767),
+    seq=st.integers(1, 2**63 - 1),
+    prev=st.text("0123456789abcdef", min_size=64, max_size=64),
+    ip=st.sampled_from(["", "10.0.0.1", "2001:db8::1"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_canonical_parts_joined_around_the_position_are_what_is_hashed(
+    fields, result, details, partition, seq, prev, ip
+):
+    rec = AuditRecord(
+        at=datetime.datetime(2026, 12, 3, 8, 0, 1, 5, tzinfo=datetime.UTC),
+        institution="430100000001",
+        ip=ip or None,
+        result=result,
+        details=details,
+        partition=partition,
+        seq=seq,
+        prev_hash=prev,
+        **fields,
+    )
+    parts = audit._canonical_parts(rec)
+    joined = f"{parts[0]}{partition}{parts[1]}{prev}{parts[2]}{seq}{parts[3]}"
+    assert hashlib.sha256(joined.encode("utf-8")).hexdigest() == audit._hash(rec)
+
+
+AWKWARD = {
+    "quote": 'say "hi" \\ back\\slash',
+    "lines": "a\nb\tc\r\u2028\u2029",
+    "cjk": "张三 𠮷 𡒄 ㊣",
+    "emoji": "👩‍⚕️",
+    "control": "\x01\x1f\x7f",
+    "html": "</script><b>&amp;",
+    "nested": {"z": [1, 2.5, None, True], "a": {"": "empty key"}},
+}
+
+
+def test_records_with_awkward_text_verify_whichever_side_hashed_them(db):
+    """On PostgreSQL the database hashes the record (sql.append_audit_at_free_head):
+    escapes, astral characters and nesting must come out as _hash makes them."""
+    with override_settings(HEALTHCARD_AUDIT_PARTITIONS=2):
+        for n in range(6):
+            audit.record(
+                "test.awkward",
+                actor='user:"1"',
+                ip="2001:DB8::1",
+                result="r\u00e9fus\u00e9",
+                n=n,
+                **AWKWARD,
+            )
+    assert audit.verify() == (6, None)
+    for rec in AuditRecord.objects.all():
+        assert rec.hash == audit._hash(rec)
+        assert rec.details["cjk"] == AWKWARD["cjk"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_with_every_head_busy_the_one_statement_writes_nothing_and_record_waits():
+    """A statement that finds no free head writes nothing; record() then waits for a
+    head on the transactional path and appends once it is free."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (DATABASE_URL)")
+    import psycopg
+    from django.db import transaction
+
+    from healthcard import sql
+
+    with override_settings(HEALTHCARD_AUDIT_PARTITIONS=1):
+        audit.record("test.first")  # makes the head
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None), params.pop("context", None)
+        with psycopg.connect(**params) as other:
+            other.execute("SELECT 1 FROM healthcard_auditchainhead FOR UPDATE")  # holds it
+            rec = AuditRecord(at=datetime.datetime.now(datetime.UTC), action="test.busy")
+            with transaction.atomic():
+                assert not sql.append_audit_at_free_head(rec, audit._canonical_parts(rec), 1, None)
+            assert rec.pk is None and AuditRecord.objects.count() == 1
+            done = threading.Event()
+
+            def write():
+                try:
+                    audit.record("test.waited")
+                    done.set()
+                finally:
+                    connections.close_all()
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            assert not done.wait(0.5)  # queued behind the busy head
+            other.rollback()  # the head is free
+            writer.join(10)
+        assert done.is_set()
+    assert audit.verify() == (2, None)
+    assert list(AuditRecord.objects.order_by("seq").values_list("action", flat=True)) == [
+        "test.first",
+        "test.waited",
+    ]

@@ -258,3 +258,87 @@ def test_while_django_logs_queries_they_are_logged_with_the_same_rows(
     assert values(logged) == values(fast)
     assert values(logged.person) == values(fast.person)
     assert logged.prefetched_links == fast.prefetched_links
+
+
+def test_append_audit_at_free_head_stores_what_the_transactional_path_stores(terminal, card):
+    """The one statement against audit.record's other path (the ORM reference): the
+    same record, chained and hashed the same, and the same event as save()."""
+    now = timezone.now()
+
+    def event():
+        return UsageEvent(
+            uuid=uuid.uuid4(),
+            terminal=terminal.terminal,
+            institution_id=terminal.terminal.institution_id,
+            card=card,
+            scanned_at=now,
+            care_step="010101",
+            department='心内科 "二"',
+            terminal_kind="01",
+            result="ok",
+            code_kind="static",
+            fingerprint="f" * 64,
+        )
+
+    def record():
+        return AuditRecord(
+            at=now, actor="terminal:1", action="test.one", ip="10.0.0.1", details={"n": "二"}
+        )
+
+    heads = [AuditChainHead(partition=p) for p in range(2)]
+    AuditChainHead.objects.bulk_create(heads, ignore_conflicts=True)  # the card made some
+    before = {h.partition: h for h in AuditChainHead.objects.filter(partition__lt=2)}
+    written = sql.append_audit_at_free_head(
+        fast := record(), audit._canonical_parts(fast), 2, also := event()
+    )
+    if connection.vendor != "postgresql":
+        assert written is False and fast.pk is None and also.pk is None  # the ORM path
+        return
+    assert written and fast.pk is not None and also.pk is not None
+    assert fast._state.adding is False and also._state.adding is False
+    old = before[fast.partition]
+    assert (fast.seq, fast.prev_hash) == (old.seq + 1, old.hash)
+    head = AuditChainHead.objects.get(partition=fast.partition)
+    assert (head.seq, head.hash) == (fast.seq, fast.hash)
+    assert fast.hash == audit._hash(AuditRecord.objects.get(pk=fast.pk))
+
+    reference, saved = record(), event()
+    saved.save()
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().get(partition=1 - fast.partition)
+        reference.partition, reference.seq = head.partition, head.seq + 1
+        reference.prev_hash = head.hash
+        reference.hash = audit._hash(reference)
+        sql.append_audit(reference, head)
+    a, b = (values(AuditRecord.objects.get(pk=r.pk)) for r in (fast, reference))
+    for row in (a, b):
+        for chained in ("id", "partition", "seq", "prev_hash", "hash"):
+            row.pop(chained)
+    assert a == b
+    a, b = (values(UsageEvent.objects.get(pk=e.pk)) for e in (also, saved))
+    for row in (a, b):
+        row.pop("id"), row.pop("uuid"), row.pop("received_at")
+    assert a == b
+    assert audit.verify() == (AuditRecord.objects.count(), None)
+
+
+def test_append_audit_at_free_head_writes_nothing_without_a_head(db):
+    rec = AuditRecord(at=timezone.now(), action="test.none")
+    assert not sql.append_audit_at_free_head(rec, audit._canonical_parts(rec), 4, None)
+    assert rec.pk is None and rec.hash == ""
+    assert not AuditRecord.objects.exists()
+
+
+def test_append_audit_at_free_head_refuses_a_value_too_long_as_insert_does(db):
+    """Typed for INSERT … SELECT without cutting a long value short: refused, as by
+    save(), with nothing written."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce column lengths")
+    from django.db import DataError
+
+    AuditChainHead.objects.create(partition=0)
+    rec = AuditRecord(at=timezone.now(), action="x" * 41)
+    with pytest.raises(DataError), transaction.atomic():
+        sql.append_audit_at_free_head(rec, audit._canonical_parts(rec), 1, None)
+    assert not AuditRecord.objects.exists()
+    assert AuditChainHead.objects.get(partition=0).seq == 0

@@ -167,3 +167,72 @@ def test_report_scans_refuses_more_than_the_limit_as_a_domain_error(terminal):
     with pytest.raises(DomainError) as exc:
         usage.report_scans(terminal.terminal, [make_scan("x")] * (usage.MAX_BATCH + 1))
     assert (exc.value.code, exc.value.http_status) == ("batch_too_large", 413)
+
+
+def _chain_heads():
+    from healthcard.models import AuditChainHead
+
+    return sorted(AuditChainHead.objects.values_list("partition", "seq", "hash"))
+
+
+def test_a_revealing_verification_is_one_statement_after_the_card(
+    terminal, card, django_assert_num_queries
+):
+    """On PostgreSQL the usage event, the audit record and its chain head are one
+    statement (no BEGIN, no COMMIT); the reveal audits the event it was part of."""
+    from django.db import connection
+
+    from healthcard import audit
+    from healthcard.models import AuditRecord
+
+    code = codes.static_code(card)
+    usage.verify_scan(terminal.terminal, make_scan(code))  # warm: heads, key state
+    postgres = connection.vendor == "postgresql"
+    with django_assert_num_queries(2 if postgres else 6, exact=postgres) as captured:
+        result = usage.verify_scan(terminal.terminal, make_scan(code), ip="10.0.0.9")
+    if postgres:
+        assert "healthcard_card" in captured.captured_queries[0]["sql"]
+        combined = captured.captured_queries[1]["sql"]
+        assert "healthcard_usageevent" in combined and "healthcard_auditrecord" in combined
+    assert result.event.pk is not None and result.identity.name == card.person.name
+    rec = AuditRecord.objects.get(details__usage_event=str(result.event.uuid))
+    assert rec.action == "identity.reveal" and rec.ip == "10.0.0.9"
+    assert rec.actor == terminal.terminal.audit_label
+    assert UsageEvent.objects.get(pk=result.event.pk).card_id == card.pk
+    assert audit.verify() == (AuditRecord.objects.count(), None)
+
+
+@pytest.mark.postgres
+def test_a_revealing_verification_whose_event_is_refused_writes_neither(terminal, card):
+    """An event the database refuses (a department longer than its column: the API
+    refuses it first) leaves no audit record and no moved chain head."""
+    from django.db import DataError, connection, transaction
+
+    from healthcard.models import AuditRecord
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce column lengths")
+    code = codes.static_code(card)
+    usage.verify_scan(terminal.terminal, make_scan(code))
+    records, heads = AuditRecord.objects.count(), _chain_heads()
+    with pytest.raises(DataError), transaction.atomic():  # the test's own transaction
+        usage.verify_scan(terminal.terminal, make_scan(code, department="科" * 51))
+    assert AuditRecord.objects.count() == records and _chain_heads() == heads
+    assert UsageEvent.objects.count() == 1
+
+
+def test_an_identity_that_cannot_be_decrypted_is_not_recorded_as_revealed(
+    terminal, card, monkeypatch
+):
+    from healthcard import people, pii
+    from healthcard.models import AuditRecord, Person
+
+    person = Person.objects.get(pk=card.person_id)  # nothing decrypted yet
+
+    def broken(*args, **kwargs):
+        raise pii.DecryptionError("the data key is gone")
+
+    monkeypatch.setattr(pii, "decrypt", broken)
+    with pytest.raises(pii.DecryptionError):
+        people.reveal_person(person, by=terminal.terminal, via="api.verify")
+    assert not AuditRecord.objects.filter(action="identity.reveal").exists()
