@@ -88,22 +88,27 @@ def test_card_with_its_links_matches_the_card_and_visible_links(
     assert sql.card_by_ehc_id("0" * 64, links_for=hospital.pk) is None
 
 
+def a_usage_event(terminal, card, now, **extra):
+    return UsageEvent(
+        uuid=uuid.uuid4(),
+        terminal=terminal.terminal,
+        institution_id=terminal.terminal.institution_id,
+        card=card,
+        scanned_at=now,
+        care_step="010101",
+        terminal_kind="01",
+        result="ok",
+        code_kind="static",
+        fingerprint="f" * 64,
+        **extra,
+    )
+
+
 def test_insert_stores_what_save_stores(terminal, card):
     now = timezone.now()
 
     def event():
-        return UsageEvent(
-            uuid=uuid.uuid4(),
-            terminal=terminal.terminal,
-            institution_id=terminal.terminal.institution_id,
-            card=card,
-            scanned_at=now,
-            care_step="010101",
-            terminal_kind="01",
-            result="ok",
-            code_kind="static",
-            fingerprint="f" * 64,
-        )
+        return a_usage_event(terminal, card, now)
 
     saved, inserted = event(), event()
     saved.save()
@@ -266,19 +271,7 @@ def test_append_audit_at_free_head_stores_what_the_transactional_path_stores(ter
     now = timezone.now()
 
     def event():
-        return UsageEvent(
-            uuid=uuid.uuid4(),
-            terminal=terminal.terminal,
-            institution_id=terminal.terminal.institution_id,
-            card=card,
-            scanned_at=now,
-            care_step="010101",
-            department='心内科 "二"',
-            terminal_kind="01",
-            result="ok",
-            code_kind="static",
-            fingerprint="f" * 64,
-        )
+        return a_usage_event(terminal, card, now, department='心内科 "二"')
 
     def record():
         return AuditRecord(
