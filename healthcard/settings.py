@@ -146,15 +146,18 @@ INSTALLED_APPS = [
     "printing",
 ]
 
+# The browser-only middleware are healthcard.middleware's subclasses of Django's and
+# django-otp's, which the terminal API (/api/) skips: it has no session, CSRF cookie,
+# signed-in user or flash message (docs/api.md).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "healthcard.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "healthcard.middleware.CsrfViewMiddleware",
+    "healthcard.middleware.AuthenticationMiddleware",
+    "healthcard.middleware.OTPMiddleware",
+    "healthcard.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "healthcard.api.unavailable.DatabaseUnavailableMiddleware",
 ]

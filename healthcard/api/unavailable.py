@@ -16,6 +16,7 @@ from django.http import JsonResponse
 from django.utils.translation import gettext as _
 
 from healthcard.api.errors import error_body
+from healthcard.middleware import is_terminal_api
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not request.path.startswith("/api/"):
+        if not is_terminal_api(request):
             return None
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
