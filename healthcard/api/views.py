@@ -26,6 +26,7 @@ from healthcard.api.errors import (
     error_body,
     exception_handler,
 )
+from healthcard.api.negotiation import FirstRendererNegotiation
 from healthcard.api.parsers import ObjectJSONParser
 from healthcard.api.permissions import HasScope
 from healthcard.api.throttling import IPRateThrottle, TerminalRateThrottle
@@ -62,6 +63,7 @@ class ApiView(APIView):
     throttle_classes = [IPRateThrottle, TerminalRateThrottle]
     parser_classes = [ObjectJSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = FirstRendererNegotiation
     required_scope: str | None = None
 
     def get_exception_handler(self):
