@@ -13,6 +13,7 @@ active key of a purpose is cached for HEALTHCARD_DATA_KEY_CACHE_SECONDS, so a ne
 key reaches every process within that time (re-encryption waits for it).
 """
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -40,9 +41,11 @@ class DataKeyError(envelope.EnvelopeError):
     """A data key is missing, destroyed, or wrapped under a KEK this process lacks."""
 
 
+@functools.lru_cache(maxsize=8)
 def kek_id(kek: bytes) -> str:
     """A public name for a KEK (8 hex characters of a keyed hash): says which KEK wraps
-    a data key without revealing anything about it."""
+    a data key without revealing anything about it. Remembered per KEK: every
+    decryption asks for the IDs of the KEKs held (`_held`)."""
     return hmac.new(kek, b"healthcard-kek-id", hashlib.sha256).hexdigest()[:8].upper()
 
 
