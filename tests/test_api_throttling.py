@@ -1,12 +1,17 @@
 """healthcard.api.throttling counts fixed windows with one increment per request, on
 the in-process cache and on Redis (what production web nodes share)."""
 
+import time
+
 import pytest
 from django.conf import settings
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
+from healthcard import codes
+from healthcard.api import throttling
 from healthcard.api.throttling import IPRateThrottle
+from healthcard.models import UsageEvent
 
 from .conftest import service_unavailable
 
@@ -77,3 +82,70 @@ def test_the_wait_is_at_least_one_second():
     assert t.allow_request(Request(), None)
     assert not t.allow_request(Request(), None)
     assert t.wait() == 1
+
+
+# --- the counters' cache unreachable ---------------------------------------------------
+class UnreachableCache:
+    """A cache whose server does not answer; counts how often it was asked."""
+
+    def __init__(self):
+        self.asked = 0
+
+    def incr(self, key, delta=1):
+        self.asked += 1
+        raise ConnectionError("cache server unreachable")
+
+    add = incr
+
+
+@pytest.fixture
+def outage_reset(monkeypatch):
+    monkeypatch.setattr(throttling._CacheOutage, "until", 0.0)
+
+
+def test_without_its_cache_the_limit_allows_and_waits_before_asking_again(outage_reset, caplog):
+    clock, cache = Clock(), UnreachableCache()
+    assert allowed(cache, clock, 5) == [True] * 5
+    assert cache.asked == 1  # then not asked again for a while: no timeout per request
+    warnings = [r for r in caplog.records if r.name == "healthcard.api.throttling"]
+    assert len(warnings) == 1
+    assert warnings[0].levelname == "WARNING"
+    clock.now += throttling.CACHE_RETRY_SECONDS
+    assert allowed(cache, clock, 1) == [True]
+    assert cache.asked == 2
+
+
+def test_the_limit_counts_again_once_its_cache_is_back(outage_reset):
+    clock = Clock()
+    assert allowed(UnreachableCache(), clock, 1) == [True]
+    clock.now += throttling.CACHE_RETRY_SECONDS
+    back = LocMemCache("throttle-back", {})
+    assert allowed(back, clock, 4) == [True, True, True, False]
+
+
+def test_an_unreachable_redis_fails_fast_and_allows(outage_reset):
+    # Nothing listens on port 1: the real client's error, within the settings' timeout.
+    cache = RedisCache(
+        "redis://127.0.0.1:1/0",
+        {"OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}},
+    )
+    started = time.monotonic()
+    assert allowed(cache, Clock(), 2) == [True, True]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.django_db
+def test_verification_goes_on_while_the_shared_cache_is_down(
+    outage_reset, terminal, card, settings
+):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    body = {"code": codes.static_code(card), "care_step": "010101"}
+    answers = [terminal.post("/api/v1/codes/verify", body) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert UsageEvent.objects.filter(card=card, result=UsageEvent.RESULT_OK).count() == 3

@@ -7,13 +7,29 @@ cache entry, read, trimmed, pickled and written back on each request: at the def
 6,000 a minute that is a list of thousands, on every verification. These count the
 requests of fixed windows instead, with one atomic increment per request. A client can
 burst to twice its rate across a window boundary, which limits this generous allow.
+
+Rate limits protect the service; they must not stop it. When the cache that keeps the
+counts cannot be reached, requests are allowed without counting, and for
+CACHE_RETRY_SECONDS the cache is not asked again by this process (one warning per such
+spell), so an unreachable Redis costs neither a failed answer nor a timeout per request.
 """
 
+import logging
 import math
 
 from rest_framework.throttling import SimpleRateThrottle
 
 from healthcard.models import Terminal
+
+log = logging.getLogger(__name__)
+
+CACHE_RETRY_SECONDS = 5
+
+
+class _CacheOutage:
+    """Until when this process does not ask the cache for counts (its clock's time)."""
+
+    until = 0.0
 
 
 class WindowRateThrottle(SimpleRateThrottle):
@@ -29,14 +45,28 @@ class WindowRateThrottle(SimpleRateThrottle):
         self.now = self.timer()
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
-        key = f"{self.key}:{window}"
+        if self.now < _CacheOutage.until:
+            return True
         try:
-            count = self.cache.incr(key)
+            count = self._count(f"{self.key}:{window}")
+        except Exception:  # any failure of the cache backend: allow, see the module
+            _CacheOutage.until = self.now + CACHE_RETRY_SECONDS
+            log.warning(
+                "rate-limit counts unavailable from the cache; not limiting for %s s",
+                CACHE_RETRY_SECONDS,
+                exc_info=True,
+            )
+            return True
+        return count <= self.num_requests
+
+    def _count(self, key: str) -> int:
+        """This window's count after this request."""
+        try:
+            return self.cache.incr(key)
         except ValueError:  # the window's first request (on this cache)
             if self.cache.add(key, 1, timeout=self.duration + 1):
-                return True
-            count = self.cache.incr(key)  # another node's request came first
-        return count <= self.num_requests
+                return 1
+            return self.cache.incr(key)  # another node's request came first
 
     def wait(self) -> float:
         return max(1, math.ceil(self.window_end - self.now))
