@@ -3,9 +3,10 @@
     .venv/bin/python bench/drills.py postgres   # PostgreSQL stopped ~5 s under load
     .venv/bin/python bench/drills.py sigkill    # web workers SIGKILLed mid-request
     .venv/bin/python bench/drills.py redis      # the broker stopped 30 s, print jobs
+    .venv/bin/python bench/drills.py cache      # the shared cache stopped 10 s under load
 
 Each drill runs its OWN PostgreSQL server (initdb into a temporary folder, port 5433)
-and, for the broker drill, its own redis-server on port 6380, and never touches the
+and, for the broker and cache drills, its own redis-server on port 6380, and never touches the
 machine's shared PostgreSQL or Redis; gunicorn listens on
 127.0.0.1:8916. Load is a few client threads over loopback, bounded in time and in
 requests. Each drill prints requests sent, answers by status, and rows expected and
@@ -95,12 +96,13 @@ def query(sql: str, params=()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-def start_gunicorn(var_dir: str) -> subprocess.Popen:
+def start_gunicorn(var_dir: str, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
         **bench_api.ENV,
         "DATABASE_URL": f"{PG_URL}/{DB_NAME}",
         "HEALTHCARD_VAR_DIR": var_dir,
+        **extra_env,
     }
     cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "healthcard.wsgi:application"]
     cmd += ["--bind", f"127.0.0.1:{WEB_PORT}", "--workers", str(WORKERS)]
@@ -421,9 +423,65 @@ def drill_redis(var_dir: str, sweep_seconds: int = 5) -> bool:
     )
 
 
+def drill_cache(fixtures: dict, var_dir: str) -> bool:
+    """Masked verifications while the shared cache (CACHE_URL: rate-limit counts,
+    version tokens) is stopped for 10 s: every answer still a 200 with its usage event,
+    and the limits count again once it is back."""
+    redis = start_redis()
+    cache_url = f"redis://127.0.0.1:{REDIS_PORT}/1"
+    server = start_gunicorn(var_dir, CACHE_URL=cache_url)
+    try:
+        with Load(fixtures["masked"], fixtures["code"], seconds=30, limit=40_000) as load:
+            time.sleep(5)
+            down_at = time.monotonic()
+            stop(redis)
+            time.sleep(10)
+            redis = start_redis()
+            back_at = time.monotonic()
+            time.sleep(10)
+        answers = load.answers
+        counted = subprocess.run(
+            ["redis-cli", "-p", str(REDIS_PORT), "-n", "1", "--scan", "--pattern", "*throttle*"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        stop(redis)
+
+    def rate(start: float, end: float) -> str:
+        n = sum(1 for a in answers if start <= a["at"] < end)
+        return f"{n / (end - start):.0f}/s"
+
+    first = min(a["at"] for a in answers)
+    last = max(a["at"] for a in answers)
+    uuids = event_uuids(answers)
+    found = query(
+        "SELECT count(*) FROM healthcard_usageevent WHERE uuid = ANY(%s::uuid[])", [uuids]
+    )
+    checks = {
+        "every answer is a 200, while the cache was down too": all(
+            a["status"] == 200 for a in answers
+        ),
+        "every 2xx verification has its usage event row": found[0][0] == len(uuids),
+        "the rate limits count again once the cache is back": bool(counted),
+    }
+    extra = {
+        "answers while the cache was down": sum(1 for a in answers if down_at <= a["at"] < back_at),
+        "answers per second before / while down / after": " / ".join(
+            [rate(first, down_at), rate(down_at, back_at), rate(back_at, last)]
+        ),
+        "usage events expected (2xx answers) / found": f"{len(uuids)} / {found[0][0]}",
+        "rate-limit counters in the cache after it returned": len(counted),
+    }
+    return report("The shared cache (Redis) stopped for 10 s under load", answers, checks, extra)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("drill", choices=["postgres", "sigkill", "redis"])
+    parser.add_argument("drill", choices=["postgres", "sigkill", "redis", "cache"])
     args = parser.parse_args()
     pg = OwnPostgres()
     var_dir = tempfile.mkdtemp(prefix="healthcard-drill-")
@@ -441,6 +499,8 @@ def main() -> None:
             ok = drill_postgres(fixtures, pg, var_dir)
         elif args.drill == "sigkill":
             ok = drill_sigkill(fixtures, var_dir)
+        elif args.drill == "cache":
+            ok = drill_cache(fixtures, var_dir)
         else:
             ok = drill_redis(var_dir)
     finally:
