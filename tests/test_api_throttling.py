@@ -149,3 +149,46 @@ def test_verification_goes_on_while_the_shared_cache_is_down(
     answers = [terminal.post("/api/v1/codes/verify", body) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert UsageEvent.objects.filter(card=card, result=UsageEvent.RESULT_OK).count() == 3
+
+
+# --- one round trip per count on the default Redis cache ------------------------------
+@pytest.fixture
+def default_redis(settings):
+    redis_cache()  # skips (or fails, where services are required) without Redis
+    location = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/14"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": "throttle-default",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+    return cache
+
+
+@pytest.mark.redis
+def test_the_default_redis_cache_counts_in_one_pipelined_round_trip(default_redis):
+    assert throttling._redis_for(default_redis) is not None
+    clock = Clock()
+    assert allowed(default_redis, clock, 4) == [True, True, True, False]
+    key = f"{throttle(default_redis, clock).get_cache_key(Request(), None)}:{int(clock.now // 60)}"
+    # The cache's own key and value: Django's incr and get see the same count...
+    assert default_redis.get(key) == 4
+    assert default_redis.incr(key) == 5
+    # ...and the window's key expires with its window, never lives on without a TTL.
+    client = throttling._redis_for(default_redis)
+    assert 0 < client.ttl(default_redis.make_key(key)) <= 61
+    clock.now += 60
+    assert allowed(default_redis, clock, 1) == [True]
+
+
+def test_other_caches_count_through_their_own_incr(settings):
+    assert throttling._redis_for(LocMemCache("throttle-other", {})) is None
+    from django.core.cache import cache
+
+    assert settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+    assert throttling._redis_for(cache) is None
