@@ -13,7 +13,7 @@ On Django's Redis cache backend (production), a count is one pipelined round tri
 cache's LOCATION and OPTIONS: Django's `incr` makes two (`EXISTS`, then `INCR`), and
 a key that expires between them is re-created by `INCR` without an expiry. The keys
 are the cache's own (`cache.make_key`), so nodes counting either way share the counts.
-Measured in-process: about 180 → 60 µs of CPU per count, two counts per request
+Measured in-process: 165 → 77 µs of CPU per count, two counts per request
 (docs/performance.md).
 
 Rate limits protect the service; they must not stop it. When the cache that keeps the
