@@ -187,8 +187,10 @@ def test_the_default_redis_cache_counts_in_one_pipelined_round_trip(default_redi
 
 
 def test_other_caches_count_through_their_own_incr(settings):
-    assert throttling._redis_for(LocMemCache("throttle-other", {})) is None
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     from django.core.cache import cache
 
-    assert settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
     assert throttling._redis_for(cache) is None
+    assert throttling._redis_for(LocMemCache("throttle-other", {})) is None
+    # A Redis cache object that is not the default one counts through Django's incr.
+    assert throttling._redis_for(RedisCache("redis://127.0.0.1:1/0", {})) is None
