@@ -9,10 +9,10 @@ docstring does and is tested against it (tests/test_sql.py); on any other databa
 
 Only public APIs: `connection.cursor()` and psycopg's own server-binding cursor, which
 `connection.make_cursor` wraps as `cursor()` wraps its own (an unprefixed method of
-Django's database wrapper, not in Django's documentation; see _rows), the `_meta` API
-for table and column names,
-`Field.from_db_value` / `get_db_prep_save` / `pre_save`, `Model.from_db` and
-`Model._state`, the documented way to mark an instance as saved.
+Django's database wrapper, not in Django's documentation; see _rows), psycopg's
+documented adapters API (`adapters.get_loader`, `register_loader`), the `_meta` API
+for table and column names, `Field.from_db_value` / `get_db_prep_save` / `pre_save`,
+`Model.from_db` and `Model._state`, the documented way to mark an instance as saved.
 """
 
 # ruff: noqa: S608 - names in the SQL come from the models' _meta; values are parameters.
@@ -92,12 +92,27 @@ def _rows(connection, sql: str, params: list) -> list[tuple]:
 
 class _PreparingCursor(psycopg.Cursor):
     """psycopg's server-binding cursor, preparing each statement on its first use (or
-    never, by the setting) rather than after the connection's threshold of uses."""
+    never, by the setting) rather than after the connection's threshold of uses.
+
+    It reads `timestamptz` with psycopg's own loader (in C with psycopg[binary]), where
+    Django's cursors use Django's, a Python subclass of psycopg's pure-Python loader
+    that replaces the result's tzinfo with the connection's time zone (the session's
+    TimeZone, which Django sets). psycopg's loader converts to the session's TimeZone
+    itself: the same instant in the same zone (`datetime.timezone.utc` for UTC), about
+    20 µs less per card lookup (docs/performance.md); tested equal to the ORM's values."""
+
+    def __init__(self, connection, **kwargs):
+        super().__init__(connection, **kwargs)
+        self.adapters.register_loader(_TIMESTAMPTZ, _TIMESTAMPTZ_LOADER)
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
         if prepare is None:
             prepare = bool(settings.HEALTHCARD_DB_PREPARED_STATEMENTS)
         return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+_TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
+_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, psycopg.pq.Format.TEXT)
 
 
 # --- reads ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 On SQLite the functions are that ORM call; run with DATABASE_URL (PostgreSQL) to
 compare the SQL itself."""
 
+import datetime
 import uuid
 
 import pytest
@@ -44,6 +45,21 @@ def test_card_by_ehc_id_matches_the_orm_decrypted_person_included(card):
     assert values(found.person) == values(reference.person)
     assert found.person.id_number == reference.person.id_number  # the decrypted value
     assert sql.card_by_ehc_id("0" * 64) is None
+
+
+def test_timestamps_are_the_orms_in_the_same_zone(card):
+    """psycopg's timestamptz loader (sql._PreparingCursor) against Django's: the same
+    instant, microseconds included, and the same tzinfo object."""
+    Card.objects.filter(pk=card.pk).update(
+        issued_at=datetime.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=datetime.UTC)
+    )
+    reference = Card.objects.select_related("person").get(pk=card.pk)
+    found = sql.card_by_ehc_id(card.ehc_id)
+    for name in ("issued_at", "updated_at"):
+        assert getattr(found, name) == getattr(reference, name)
+        assert getattr(found, name).tzinfo is getattr(reference, name).tzinfo
+    assert found.issued_at.microsecond == 999999
+    assert found.person.created_at.tzinfo is reference.person.created_at.tzinfo
 
 
 def test_visible_links_match_the_orm(card, hospital, other_hospital, clerk):
