@@ -7,10 +7,12 @@ its person takes 410 µs of Python through the ORM and under 80 µs here
 docstring does and is tested against it (tests/test_sql.py); on any other database
 (SQLite in development and tests) it simply makes that ORM call.
 
-Only public APIs: `connection.cursor()` and psycopg's own server-binding cursor, which
-`connection.make_cursor` wraps as `cursor()` wraps its own (an unprefixed method of
-Django's database wrapper, not in Django's documentation; see _rows), psycopg's
-documented adapters API (`adapters.get_loader`, `register_loader`), the `_meta` API
+Only public APIs: Django's DB-API connection (`connection.connection`) with
+the checks `connection.cursor()` makes before it makes a cursor (`ensure_connection`,
+`close_if_health_check_failed`, `validate_thread_sharing`) and the wrapper it puts
+around one (`make_cursor`): unprefixed methods of Django's database wrapper, not in
+Django's documentation (see _rows); psycopg's own server-binding cursor and its
+documented adapters API (`adapters.get_loader`, `register_loader`); the `_meta` API
 for table and column names, `Field.from_db_value` / `get_db_prep_save` / `pre_save`,
 `Model.from_db` and `Model._state`, the documented way to mark an instance as saved.
 """
@@ -18,6 +20,7 @@ for table and column names, `Field.from_db_value` / `get_db_prep_save` / `pre_sa
 # ruff: noqa: S608 - names in the SQL come from the models' _meta; values are parameters.
 from __future__ import annotations
 
+import weakref
 from functools import cache
 from typing import Any
 
@@ -75,19 +78,45 @@ def _rows(connection, sql: str, params: list) -> list[tuple]:
     (docs/performance.md). With HEALTHCARD_DB_PREPARED_STATEMENTS off (a pooler that
     cannot keep them) nothing is prepared.
 
+    One such cursor serves every statement of its database connection (_cursor): a
+    psycopg cursor keeps the loader of each result type and the dumper of each
+    parameter type it has met, which a new cursor per statement made again, about a
+    third of a card lookup's client CPU (docs/performance.md). It is wrapped by
+    `connection.make_cursor`, the wrapper `connection.cursor()` itself uses, so that
+    django.db errors and execute wrappers apply as to any query; it is never closed by
+    the wrapper (no `with`), only left behind with its connection.
+
     While Django logs queries (DEBUG, or a test counting them) its own cursor runs the
-    statement instead, so that the log shows it; the rows are the same (tested).
-    `connection.cursor()` connects (and checks health and thread) as for any query;
-    the psycopg cursor is made on its psycopg connection (`Cursor.connection`) and
-    wrapped by `connection.make_cursor`, the wrapper `connection.cursor()` itself
-    uses, so that django.db errors and execute wrappers apply as to any query."""
-    with connection.cursor() as cursor:
-        if connection.queries_logged:
+    statement instead, so that the log shows it; the rows are the same (tested)."""
+    if connection.queries_logged:
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-        with connection.make_cursor(_PreparingCursor(cursor.connection)) as preparing:
-            preparing.execute(sql, params)
-            return preparing.fetchall()
+    wrapper = connection.make_cursor(_cursor(connection))
+    wrapper.execute(sql, params)
+    return wrapper.fetchall()
+
+
+# The hot path's cursor of each of this process's database connections (Django's
+# connection objects are per thread). Weak keys: a connection object that is dropped
+# takes its entry with it; the cursor refers to the psycopg connection, not the key.
+_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cursor(connection) -> _PreparingCursor:
+    """The _PreparingCursor of `connection`'s current psycopg connection, after the
+    checks `connection.cursor()` makes before making a cursor: a failed health check
+    closes the connection, a closed one is (re)opened, and a connection is used only
+    by its own thread. A new psycopg connection (after CONN_MAX_AGE, a lost server)
+    gets a new cursor."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor = _cursors.get(connection)
+    if cursor is None or cursor.connection is not connection.connection or cursor.closed:
+        with connection.wrap_database_errors:
+            cursor = _cursors[connection] = _PreparingCursor(connection.connection)
+    return cursor
 
 
 class _PreparingCursor(psycopg.Cursor):

@@ -3,10 +3,11 @@ On SQLite the functions are that ORM call; run with DATABASE_URL (PostgreSQL) to
 compare the SQL itself."""
 
 import datetime
+import threading
 import uuid
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -249,6 +250,48 @@ def test_a_new_connection_prepares_its_statements_again(card):
     assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk
     if connection.vendor == "postgresql":
         assert _prepared_count() >= 1
+
+
+def test_one_cursor_serves_the_connections_statements_even_after_a_failed_one(terminal, card):
+    if connection.vendor != "postgresql":
+        pytest.skip("the plain-SQL path runs on PostgreSQL")
+    sql.card_by_ehc_id(card.ehc_id)
+    cursor = sql._cursor(connections["default"])
+    event = a_usage_event(terminal, card, timezone.now())
+    sql.insert(event)
+    duplicate = a_usage_event(terminal, card, event.scanned_at)
+    duplicate.uuid = event.uuid
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.insert(duplicate)
+    assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk  # the same cursor, usable
+    assert sql._cursor(connections["default"]) is cursor
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_and_another_thread_get_cursors_of_their_own(card):
+    if connection.vendor != "postgresql":
+        pytest.skip("the plain-SQL path runs on PostgreSQL")
+    sql.card_by_ehc_id(card.ehc_id)
+    first = sql._cursor(connections["default"])
+    connection.close()  # as after CONN_MAX_AGE, or a lost server
+    assert sql.card_by_ehc_id(card.ehc_id).pk == card.pk
+    second = sql._cursor(connections["default"])
+    assert second is not first and second.connection is connections["default"].connection
+
+    found = {}
+
+    def elsewhere():
+        try:
+            found["pk"] = sql.card_by_ehc_id(card.ehc_id).pk
+            found["cursor"] = sql._cursor(connections["default"])
+        finally:
+            connections["default"].close()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert found["pk"] == card.pk
+    assert found["cursor"] is not second and found["cursor"].connection is not second.connection
 
 
 @pytest.mark.django_db(transaction=True)
