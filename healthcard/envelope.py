@@ -16,6 +16,7 @@ several, and re-encryption finds what is still under an old key.
 Pure functions over bytes: no database, no settings.
 """
 
+import functools
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -38,7 +39,7 @@ def seal(key: bytes, kid: str, plaintext: bytes, context: bytes) -> bytes:
     """Encrypt and authenticate `plaintext` under `key` (32 bytes), named `kid`."""
     header = VERSION + _kid_bytes(kid)
     nonce = os.urandom(NONCE_SIZE)
-    return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + context)
+    return header + nonce + _aead(bytes(key)).encrypt(nonce, plaintext, header + context)
 
 
 def key_id(blob: bytes) -> str:
@@ -59,11 +60,21 @@ def unseal(key: bytes, blob: bytes, context: bytes) -> bytes:
     key_id(blob)  # checks the format
     nonce = blob[HEADER_SIZE : HEADER_SIZE + NONCE_SIZE]
     try:
-        return AESGCM(key).decrypt(
+        return _aead(bytes(key)).decrypt(
             nonce, blob[HEADER_SIZE + NONCE_SIZE :], blob[:HEADER_SIZE] + context
         )
     except (InvalidTag, ValueError):  # ValueError: a key of the wrong size
         raise EnvelopeError("ciphertext failed authentication") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _aead(key: bytes) -> AESGCM:
+    """The cipher of `key`, made once: an AESGCM object keeps its OpenSSL cipher
+    context between calls, which a new one fetches and keys again (a few µs of the
+    holder's masking per verification, docs/performance.md). The keys are data keys
+    and KEK-derived wrapping keys, already held by this process (healthcard.datakeys);
+    a key of the wrong size raises ValueError here, as AESGCM does, and is not kept."""
+    return AESGCM(key)
 
 
 def _kid_bytes(kid: str) -> bytes:

@@ -41,3 +41,20 @@ def test_a_new_blob_is_standard_aes_gcm_over_header_and_context():
 def test_anything_else_is_refused_with_one_error(key, blob, context):
     with pytest.raises(envelope.EnvelopeError):
         envelope.unseal(key, blob, context)
+
+
+def test_each_key_keeps_its_own_cipher_between_calls():
+    """Ciphers are made once per key (envelope._aead): a blob still opens only under the
+    key that sealed it, however the calls interleave."""
+    other = bytes(range(1, 33))
+    blobs = [
+        (k, envelope.seal(k, "testkid1", f"{n}".encode(), b"id"))
+        for n in range(3)
+        for k in (KEY, other)
+    ]
+    for key, blob in blobs:
+        assert envelope.unseal(key, blob, b"id")
+        wrong = other if key == KEY else KEY
+        with pytest.raises(envelope.EnvelopeError):
+            envelope.unseal(wrong, blob, b"id")
+    assert envelope._aead(KEY) is envelope._aead(bytes(bytearray(KEY)))  # by value
