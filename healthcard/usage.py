@@ -31,6 +31,10 @@ CLOCK_SKEW = datetime.timedelta(minutes=5)
 # Offline scans older than this are refused: a terminal offline for longer has a
 # revocation list too old for its own checks to mean anything.
 MAX_OFFLINE_AGE = datetime.timedelta(days=90)
+# The canonical JSON of a scan's fingerprint: what json.dumps(sort_keys=True,
+# ensure_ascii=False, separators=(",", ":")) writes, with one encoder made once
+# (json.dumps makes a new one for every call that passes options).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,7 @@ class Scan:
             if self.scanned_at
             else "",
         }
-        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return hashlib.sha256(_CANONICAL.encode(body).encode("utf-8")).hexdigest()
 
 
 def _event(

@@ -2,10 +2,13 @@
 
 import datetime
 import hashlib
+import json
 import uuid
 
 import pytest
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from healthcard import codes, usage
 from healthcard.models import UsageEvent
@@ -236,3 +239,28 @@ def test_an_identity_that_cannot_be_decrypted_is_not_recorded_as_revealed(
     with pytest.raises(pii.DecryptionError):
         people.reveal_person(person, by=terminal.terminal, via="api.verify")
     assert not AuditRecord.objects.filter(action="identity.reveal").exists()
+
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]))  # lone surrogates: refused earlier
+
+
+@given(
+    code=TEXT,
+    department=TEXT,
+    fee_type=st.text(st.characters(exclude_categories=["Cs"]), max_size=4),
+    at=st.none() | st.datetimes(timezones=st.just(datetime.UTC)),
+)
+def test_fingerprint_is_sha256_of_the_sorted_compact_json(code, department, fee_type, at):
+    """The canonical text is json.dumps' (sorted keys, no spaces, Unicode as is),
+    whatever the fields hold: stored fingerprints must keep matching."""
+    scan = usage.Scan(code, "010101", "01", department, fee_type, at)
+    body = {
+        "code": code,
+        "care_step": "010101",
+        "channel": "01",
+        "department": department,
+        "fee_type": fee_type,
+        "scanned_at": at.isoformat() if at else "",
+    }
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert scan.fingerprint() == hashlib.sha256(text.encode("utf-8")).hexdigest()
