@@ -119,6 +119,36 @@ def test_nesting_up_to_the_limit_still_parses(terminal):
     assert response.json()["error"]["code"] == "invalid"
 
 
+def test_many_brackets_side_by_side_are_not_nesting(terminal):
+    body = ('{"code": "x", "a": [' + ",".join(["[]"] * (3 * MAX_DEPTH)) + "]}").encode()
+    response = terminal.client.post("/api/v1/codes/verify", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"  # validation, not too_deep
+
+
+@pytest.mark.parametrize(
+    ("charset", "body"),
+    [
+        ("utf-7", b'{"code": "+2AA-"}'),  # UTF-7 spells a lone surrogate without an escape
+        ("utf-16", '{"code": "\\ud800"}'.encode("utf-16")),
+    ],
+)
+def test_a_lone_surrogate_in_another_charset_is_refused_too(terminal, charset, body):
+    response = terminal.client.post(
+        "/api/v1/codes/verify", body, content_type=f"application/json; charset={charset}"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_text"
+
+
+def test_a_body_that_is_not_text_in_its_charset_is_malformed(terminal):
+    response = terminal.client.post(
+        "/api/v1/codes/verify", b'{"code": "\xff"}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
 def test_valid_escapes_and_astral_characters_are_accepted(terminal):
     # A proper surrogate pair (𠮷, U+20BB7) is one character, not a lone surrogate.
     body = b'{"name": "\\ud842\\udfb7\\u5c0f\\u660e", "id_type": "01", "id_number": "x"}'

@@ -9,14 +9,14 @@ surrogate ("\\ud800"), which no UTF-8 response can carry: a message that echoed 
 crashed the renderer, so such text is refused here and never repeated.
 """
 
-import io
 import re
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.utils import json
 
 from healthcard.api.errors import BodyTooLarge, NotAnObject
 
@@ -48,9 +48,15 @@ class InvalidText(ParseError):
 
 
 class ObjectJSONParser(JSONParser):
+    """DRF's JSONParser (the charset of the Content-Type, strict about NaN and
+    Infinity, the same ParseError) on a body read whole, within the size limit and
+    its nesting counted first; then refused unless an object, and refused if any
+    string holds a lone surrogate."""
+
     def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = (parser_context or {}).get("request")
+        request = parser_context.get("request")
         if request is not None:
             try:
                 declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -59,11 +65,21 @@ class ObjectJSONParser(JSONParser):
             if declared > limit:
                 raise BodyTooLarge()
         raw = _Limited(stream, limit).read()
-        check_depth(raw)
-        data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        encoding = get_encoding(parser_context)
+        # Nesting needs at least as many brackets as levels: most bodies have a few.
+        if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+            check_depth(raw)
+        try:
+            text = raw.decode(encoding)
+            data = json.loads(text, parse_constant=json.strict_constant if self.strict else None)
+        except ValueError as exc:  # UnicodeDecodeError included, as DRF's reader raises it
+            raise ParseError(f"JSON parse error - {exc}") from None
         if not isinstance(data, dict):
             raise NotAnObject()
-        check_text(data)
+        # A string can hold a lone surrogate only through a \u escape or, in a charset
+        # that can spell one (UTF-7), in the text itself.
+        if "\\u" in text or _BAD_TEXT.search(text):
+            check_text(data)
         return data
 
 
