@@ -532,11 +532,12 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
 AXES_VERBOSE = False  # its start-up and reset lines would fill every process log
-# The client address axes counts (healthcard.staffauth.client_ip): REMOTE_ADDR, unless
-# the site sits behind this many reverse proxies appending to X-Forwarded-For (never
-# trust the header without a proxy: anyone can send it).
+# The client address that the staff lockout (axes), the API's per-IP rate limit and
+# the audit log take (healthcard.clientip): REMOTE_ADDR, unless the site sits behind
+# this many reverse proxies appending to X-Forwarded-For (never trust the header
+# without a proxy: anyone can send it).
 HEALTHCARD_TRUSTED_PROXIES = env_int("HEALTHCARD_TRUSTED_PROXIES", 0, minimum=0)
-AXES_CLIENT_IP_CALLABLE = "healthcard.staffauth.client_ip"
+AXES_CLIENT_IP_CALLABLE = "healthcard.clientip.client_ip"
 # No AxesMiddleware: it would answer a lockout with its own page and status, telling a
 # locked account from a wrong password; staffauth shows one message for every failure.
 # No axes backend either: healthcard.staffauth asks axes before checking the password,

@@ -20,7 +20,6 @@ authenticator app, and `confirm_enrolment` signs them in once a code from it mat
 """
 
 import base64
-import ipaddress
 import time
 from dataclasses import dataclass
 from io import BytesIO
@@ -29,7 +28,6 @@ from typing import Any
 import qrcode
 import qrcode.image.svg
 from axes.handlers.proxy import AxesProxyHandler
-from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
@@ -38,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from healthcard import access, audit
+from healthcard.clientip import client_ip
 from healthcard.errors import DomainError
 
 #: The one message for every failed sign-in.
@@ -61,23 +60,6 @@ class Checked:
 
     user: Any
     device: TOTPDevice | None
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address, as axes counts it and the audit log records it:
-    REMOTE_ADDR, or behind HEALTHCARD_TRUSTED_PROXIES reverse proxies the address the
-    outermost of them saw (each appends one entry to X-Forwarded-For, so entries further
-    left were written by the client and prove nothing)."""
-    proxies = settings.HEALTHCARD_TRUSTED_PROXIES
-    if proxies:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        if len(hops) >= proxies:
-            candidate = hops[-proxies]
-            try:
-                return str(ipaddress.ip_address(candidate))
-            except ValueError:
-                pass
-    return request.META.get("REMOTE_ADDR")
 
 
 def is_staff_member(user) -> bool:

@@ -17,9 +17,10 @@ from .conftest import service_unavailable
 
 
 class Request:
-    def __init__(self, ip="10.0.0.1"):
+    def __init__(self, ip="10.0.0.1", forwarded_for=None):
         self.META = {"REMOTE_ADDR": ip}
-        self.headers = {}
+        if forwarded_for is not None:
+            self.META["HTTP_X_FORWARDED_FOR"] = forwarded_for
         self.auth = None
 
 
@@ -73,6 +74,31 @@ def test_each_address_has_its_own_count(cache):
     clock = Clock()
     assert allowed(cache, clock, 4, Request("10.0.0.1"))[-1] is False
     assert allowed(cache, clock, 1, Request("10.0.0.2")) == [True]
+
+
+def test_a_forwarded_for_header_does_not_open_a_new_count_without_a_trusted_proxy(cache):
+    """Without HEALTHCARD_TRUSTED_PROXIES anyone can send X-Forwarded-For: a new value
+    each request must not make a new count (DRF's own get_ident counted by it)."""
+    clock = Clock()
+    results = [
+        throttle(cache, clock).allow_request(Request("10.0.0.3", f"203.0.113.{n}"), None)
+        for n in range(4)
+    ]
+    assert results == [True, True, True, False]
+
+
+def test_behind_a_trusted_proxy_the_address_it_saw_is_counted(cache, settings):
+    settings.HEALTHCARD_TRUSTED_PROXIES = 1
+    clock = Clock()
+    # The client wrote the left entries itself; the proxy appended the right one.
+    spoofed = [Request("10.9.9.9", f"198.51.100.{n}, 203.0.113.7") for n in range(4)]
+    assert [throttle(cache, clock).allow_request(r, None) for r in spoofed] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert allowed(cache, clock, 1, Request("10.9.9.9", "203.0.113.8")) == [True]
 
 
 def test_the_wait_is_at_least_one_second():

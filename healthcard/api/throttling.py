@@ -33,6 +33,7 @@ from django.core.cache import cache as default_cache
 from django.core.cache import caches
 from rest_framework.throttling import SimpleRateThrottle
 
+from healthcard.clientip import client_ip
 from healthcard.models import Terminal
 
 log = logging.getLogger(__name__)
@@ -131,3 +132,11 @@ class IPRateThrottle(WindowRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def get_ident(self, request) -> str | None:
+        """The client's address as the audit log and the staff lockout take it
+        (healthcard.clientip: REMOTE_ADDR, or behind HEALTHCARD_TRUSTED_PROXIES reverse
+        proxies the address the outermost saw). DRF's own, with NUM_PROXIES unset,
+        counted whatever X-Forwarded-For a client sent: a new value each request and
+        the limit never applied. (It also built request.headers from every header.)"""
+        return client_ip(request)

@@ -30,6 +30,7 @@ from healthcard.api.negotiation import FirstRendererNegotiation
 from healthcard.api.parsers import ObjectJSONParser
 from healthcard.api.permissions import HasScope
 from healthcard.api.throttling import IPRateThrottle, TerminalRateThrottle
+from healthcard.clientip import client_ip
 from healthcard.errors import DomainError
 from healthcard.models import Card, Channel, LinkKind, Scope, Terminal
 from healthcard.people import Identity
@@ -74,7 +75,7 @@ class ApiView(APIView):
         return self.request.auth
 
     def client_ip(self) -> str | None:
-        return self.request.META.get("REMOTE_ADDR")
+        return client_ip(self.request)
 
     def validated(self, serializer_class, data: Any = None) -> dict:
         """The serializer's validated data; a plainly valid body skips building the
