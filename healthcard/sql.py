@@ -53,17 +53,23 @@ def _select(model: type[Model], alias: str) -> tuple[list, str]:
     return fields, ", ".join(f'{alias}."{f.column}"' for f in fields)
 
 
+@cache
+def _reading(model: type[Model]) -> tuple[list[str], list[tuple[int, Any]]]:
+    """The concrete fields' attribute names, and (position, from_db_value) of those
+    that convert what the database returns."""
+    fields, _columns = _select(model, "x")
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    return [f.attname for f in fields], converters
+
+
 def _instance(model: type[Model], row: tuple, start: int, connection) -> tuple[Model, int]:
     """The model instance from row[start:], as the ORM makes it; and where it ended."""
-    fields, _columns = _select(model, "x")
-    values = []
-    for offset, field in enumerate(fields):
-        value = row[start + offset]
-        if hasattr(field, "from_db_value"):
-            value = field.from_db_value(value, None, connection)
-        values.append(value)
-    names = [field.attname for field in fields]
-    return model.from_db(connection.alias, names, values), start + len(fields)
+    names, converters = _reading(model)
+    end = start + len(names)
+    values = list(row[start:end])
+    for i, convert in converters:
+        values[i] = convert(values[i], None, connection)
+    return model.from_db(connection.alias, names, values), end
 
 
 def _rows(connection, sql: str, params: list) -> list[tuple]:
