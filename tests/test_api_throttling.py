@@ -10,8 +10,8 @@ from django.core.cache.backends.redis import RedisCache
 
 from healthcard import codes
 from healthcard.api import throttling
-from healthcard.api.throttling import IPRateThrottle
-from healthcard.models import UsageEvent
+from healthcard.api.throttling import IPRateThrottle, TerminalRateThrottle
+from healthcard.models import Terminal, UsageEvent
 
 from .conftest import service_unavailable
 
@@ -220,3 +220,56 @@ def test_other_caches_count_through_their_own_incr(settings):
     assert throttling._redis_for(LocMemCache("throttle-other", {})) is None
     # A Redis cache object that is not the default one counts through Django's incr.
     assert throttling._redis_for(RedisCache("redis://127.0.0.1:1/0", {})) is None
+
+
+class TerminalRequest(Request):
+    def __init__(self, ip="10.0.0.1", terminal_pk=7):
+        super().__init__(ip)
+        self.auth = Terminal(pk=terminal_pk)
+
+
+def both(cache, clock, ip_rate="5/min", terminal_rate="2/min"):
+    """An API request's two throttles, as ApiView gets them."""
+    ip = throttle(cache, clock, ip_rate)
+    terminal = TerminalRateThrottle.__new__(TerminalRateThrottle)
+    terminal.cache, terminal.timer, terminal.rate = cache, clock, terminal_rate
+    terminal.num_requests, terminal.duration = terminal.parse_rate(terminal_rate)
+    return [ip, terminal]
+
+
+def test_both_limits_count_every_request_and_the_one_over_says_how_long(cache):
+    clock = Clock()
+    clock.now += 20
+    request = TerminalRequest("10.0.0.4", terminal_pk=41)
+    waits = [throttling.refusals(both(cache, clock), request, None) for _ in range(3)]
+    assert waits == [[], [], [40]]  # the terminal's limit (2/min), 40 s to its window's end
+    # The IP's count went on too: a terminal of its own at that address gets 2 more.
+    other = TerminalRequest("10.0.0.4", terminal_pk=42)
+    waits = [throttling.refusals(both(cache, clock), other, None) for _ in range(3)]
+    assert waits == [[], [], [40, 40]]  # 6th request from the address: both over
+
+
+@pytest.mark.redis
+def test_on_the_default_redis_cache_both_counts_take_one_round_trip(default_redis, monkeypatch):
+    client = throttling._redis_for(default_redis)
+    pipelines = []
+    real = client.pipeline
+    monkeypatch.setattr(client, "pipeline", lambda **kw: pipelines.append(kw) or real(**kw))
+    clock = Clock()
+    request = TerminalRequest("10.0.0.5", terminal_pk=51)
+    assert throttling.refusals(both(default_redis, clock), request, None) == []
+    assert len(pipelines) == 1
+    keys = [
+        f"{t.get_cache_key(request, None)}:{int(clock.now // 60)}"
+        for t in both(default_redis, clock)
+    ]
+    assert [default_redis.get(k) for k in keys] == [1, 1]
+
+
+def test_an_unauthenticated_request_is_counted_per_address_only(cache):
+    clock = Clock()
+    request = Request("10.0.0.6")
+    assert [throttling.refusals(both(cache, clock, "1/min"), request, None) for _ in range(2)] == [
+        [],
+        [60],
+    ]
