@@ -1,5 +1,7 @@
 """The client's address, one policy for everything that counts or records it: the
-staff sign-in lockout (axes), the terminal API's per-IP rate limit and the audit log."""
+staff sign-in lockout (axes), the terminal API's per-IP rate limit, the resident
+portal's SMS limits per address, and the addresses in audit records (views, admin
+and API pass it to the domain functions)."""
 
 import ipaddress
 
@@ -8,10 +10,10 @@ from django.http import HttpRequest
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address, as axes counts it and the audit log records it:
-    REMOTE_ADDR, or behind HEALTHCARD_TRUSTED_PROXIES reverse proxies the address the
-    outermost of them saw (each appends one entry to X-Forwarded-For, so entries further
-    left were written by the client and prove nothing)."""
+    """The client's address: REMOTE_ADDR, or behind HEALTHCARD_TRUSTED_PROXIES reverse
+    proxies the address the outermost of them saw (each appends one entry to
+    X-Forwarded-For, so entries further left were written by the client and prove
+    nothing)."""
     proxies = settings.HEALTHCARD_TRUSTED_PROXIES
     if proxies:
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]

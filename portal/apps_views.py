@@ -9,8 +9,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from healthcard import signin
+from healthcard.clientip import client_ip
 from healthcard.oidc.validator import issuer
-from portal.resident.base import client_ip, resident_required
+from portal.resident.base import resident_required
 
 
 @resident_required

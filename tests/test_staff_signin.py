@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from healthcard import staffauth
+from healthcard import clientip, staffauth
 from healthcard.models import AuditRecord
 from tests.conftest import PASSWORD
 
@@ -235,7 +235,7 @@ def test_the_test_clients_login_still_works(client, clerk):
 def test_client_address_behind_trusted_proxies(rf, settings, proxies, forwarded, expected):
     settings.HEALTHCARD_TRUSTED_PROXIES = proxies
     request = rf.post("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
-    assert staffauth.client_ip(request) == expected
+    assert clientip.client_ip(request) == expected
 
 
 def test_lockout_counts_the_forwarded_address_behind_a_proxy(client, device, settings):

@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 from healthcard import cards
 from healthcard.admin.base import InstitutionScopedAdmin
 from healthcard.admin.people import id_search_term, identity_indexes
+from healthcard.clientip import client_ip
 from healthcard.errors import DomainError
 from healthcard.models import Card, CardStatus
 
@@ -96,7 +97,7 @@ class CardAdmin(InstitutionScopedAdmin):
                         status,
                         by=request.user,
                         reason=form.cleaned_data["reason"],
-                        ip=request.META.get("REMOTE_ADDR"),
+                        ip=client_ip(request),
                     )
                     done += 1
                 except DomainError as exc:

@@ -8,6 +8,7 @@ from healthcard.admin.base import (
     limit_institution_field,
     staff_institution,
 )
+from healthcard.clientip import client_ip
 from healthcard.models import Institution, Role, StaffProfile
 from healthcard.roles import assign_role
 
@@ -103,7 +104,7 @@ class StaffUserAdmin(InstitutionScopedAdmin, UserAdmin):
                     data["institution"],
                     data["role"],
                     by=request.user,
-                    ip=request.META.get("REMOTE_ADDR"),
+                    ip=client_ip(request),
                 )
                 if new:
                     formset.new_objects.append(profile)

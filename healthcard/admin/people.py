@@ -19,14 +19,11 @@ from django.views.decorators.cache import never_cache
 
 from healthcard import people
 from healthcard.admin.base import InstitutionScopedAdmin, staff_institution
+from healthcard.clientip import client_ip
 from healthcard.errors import DomainError
 from healthcard.identity import IdType, normalise_id_number
 from healthcard.models import Guardianship, Person
 from healthcard.people import PersonData, clean_person_data
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _add_domain_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -229,15 +226,13 @@ class PersonAdmin(InstitutionScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            people.change_person(
-                obj, by=request.user, ip=_client_ip(request), **form.person_changes
-            )
+            people.change_person(obj, by=request.user, ip=client_ip(request), **form.person_changes)
             return
         person = people.register_person(
             form.person_data,
             by=request.user,
             institution=staff_institution(request.user) or None,
-            ip=_client_ip(request),
+            ip=client_ip(request),
         )
         # The admin goes on with `obj` (the family links, its log entry, the redirect):
         # make it the person just registered.
@@ -246,7 +241,7 @@ class PersonAdmin(InstitutionScopedAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not Guardianship:
             return super().save_formset(request, form, formset, change)
-        by, ip = request.user, _client_ip(request)
+        by, ip = request.user, client_ip(request)
         guardian = form.instance
         # What the admin's change message reads (formset.save() would set them).
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
@@ -296,7 +291,7 @@ class PersonAdmin(InstitutionScopedAdmin):
                     by=request.user,
                     via="admin",
                     reason=form.cleaned_data["reason"],
-                    ip=_client_ip(request),
+                    ip=client_ip(request),
                 )
             except DomainError as exc:
                 self.refused(request, exc)

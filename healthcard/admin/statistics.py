@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from healthcard import charts, statistics
+from healthcard.clientip import client_ip
 from healthcard.models import Institution, Level
 
 
@@ -278,9 +279,7 @@ def visits_upload(site):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             data = upload.read(statistics.MAX_CSV_BYTES + 1)
-            result = statistics.import_visit_csv(
-                data, by=request.user, ip=request.META.get("REMOTE_ADDR")
-            )
+            result = statistics.import_visit_csv(data, by=request.user, ip=client_ip(request))
         return TemplateResponse(
             request,
             "admin/statistics/visits_upload.html",

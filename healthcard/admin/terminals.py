@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 
 from healthcard import terminals
 from healthcard.admin.base import InstitutionScopedAdmin
+from healthcard.clientip import client_ip
 from healthcard.models import CardLink, Scope, Terminal, UsageEvent
 
 
@@ -62,7 +63,7 @@ class TerminalAdmin(InstitutionScopedAdmin):
                 kind=form.cleaned_data["kind"],
                 scopes=form.cleaned_data["scopes"],
                 by=request.user,
-                ip=request.META.get("REMOTE_ADDR"),
+                ip=client_ip(request),
             )
             return
         terminal, token = terminals.create_terminal(

@@ -19,9 +19,9 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from oauthlib.openid.connect.core.exceptions import ConsentRequired, LoginRequired
 
 from healthcard import selfservice, signin
+from healthcard.clientip import client_ip
 from healthcard.oidc.validator import published_keys
 from portal.models import SmsDevice
-from portal.resident.base import client_ip
 
 
 def _is_resident(user) -> bool:

@@ -1,4 +1,4 @@
-"""What every resident page shares: the client IP, safe redirects, the sign-in check."""
+"""What every resident page shares: safe redirects, the sign-in check."""
 
 import functools
 
@@ -8,10 +8,6 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 
 from portal.models import SmsDevice
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def safe_next(request, default: str) -> str:

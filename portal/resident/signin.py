@@ -13,11 +13,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
+from healthcard.clientip import client_ip
 from healthcard.models import OutboxMessage
 from healthcard.sms import SmsError
 from portal import otp
 from portal.models import SmsDevice
-from portal.resident.base import client_ip, safe_next, with_next
+from portal.resident.base import safe_next, with_next
 from portal.resident.context import ELDER_COOKIE
 from portal.resident.forms import CodeForm, PhoneForm
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from healthcard import applications, codes, selfservice
 from healthcard.applications import ApplicationError
+from healthcard.clientip import client_ip
 from healthcard.errors import DomainError
 from healthcard.identity import IdType
 from healthcard.models import (
@@ -30,7 +31,7 @@ from healthcard.people import PersonData
 from healthcard.pii import mask_number
 from healthcard.sms import SmsError
 from portal import qr
-from portal.resident.base import account_phone, client_ip, resident_required
+from portal.resident.base import account_phone, resident_required
 from portal.resident.forms import ApplyForm, CodeForm
 from portal.tasks import schedule_recheck
 from printing.slips import SlipError

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from healthcard import access, cards, codes, people, staffauth
+from healthcard import access, cards, codes, people
+from healthcard.clientip import client_ip
 from healthcard.errors import DomainError
 from healthcard.models import Card, CardStatus, Channel, Person
 from portal.staff.auth import staff_required
@@ -40,7 +41,7 @@ REFUSED = (DomainError, PrintError)
 
 
 def ip(request) -> str | None:
-    return staffauth.client_ip(request)
+    return client_ip(request)
 
 
 def home_institution(user):

@@ -157,6 +157,23 @@ def test_sends_per_ip_address_are_limited(client, settings):
     assert other_ip.status_code == 302
 
 
+def test_behind_a_trusted_proxy_sends_are_limited_per_forwarded_address(client, settings):
+    """Every resident reaches the site through the proxy (one REMOTE_ADDR): the limit
+    counts the address the proxy saw, not the proxy, and not what a client wrote."""
+    settings.HEALTHCARD_SMS_IP_PER_HOUR = 2
+    settings.HEALTHCARD_TRUSTED_PROXIES = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.254"}
+    for n in range(2):
+        forged = f"198.51.100.{n}, 203.0.113.9"  # the left entry is the client's own
+        assert (
+            send(client, f"1380013800{n}", HTTP_X_FORWARDED_FOR=forged, **proxy).status_code == 302
+        )
+    response = send(client, "13800138009", HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy)
+    assert "Too many codes were requested from here" in response.content.decode()
+    other = send(Client(), "13800138009", HTTP_X_FORWARDED_FOR="203.0.113.10", **proxy)
+    assert other.status_code == 302
+
+
 def test_a_gateway_failure_is_not_counted_and_says_so(client, monkeypatch):
     def fail(self, phone, body):
         raise SmsGatewayError("HTTP 503")
