@@ -107,12 +107,15 @@ def refusals(throttles: list[WindowRateThrottle], request, view) -> list[float]:
         key = throttle._window_key(request, view)
         if key is not None:
             counted.append((throttle, key))
-    if not counted or counted[0][0].now < _CacheOutage.until:
+    if not counted:
+        return []
+    now = counted[0][0].now  # the throttles read one clock (their class's timer)
+    if now < _CacheOutage.until:
         return []
     try:
         counts = _counts(counted)
     except Exception:  # any failure of the cache backend: allow, see the module
-        _CacheOutage.until = counted[0][0].now + CACHE_RETRY_SECONDS
+        _CacheOutage.until = now + CACHE_RETRY_SECONDS
         log.warning(
             "rate-limit counts unavailable from the cache; not limiting for %s s",
             CACHE_RETRY_SECONDS,

@@ -40,10 +40,6 @@ REFUSED = (DomainError, PrintError)
 # --- scope -------------------------------------------------------------------------------
 
 
-def ip(request) -> str | None:
-    return client_ip(request)
-
-
 def home_institution(user):
     """The institution a staff member works for: where they register and print."""
     profile = getattr(user, "staff_profile", None)
@@ -160,7 +156,7 @@ def _search_id(request):
         return search_page(request, id_form=form)
     data = form.cleaned_data
     person, elsewhere = people.lookup_person(
-        data["id_type"], data["id_number"], by=request.user, ip=ip(request)
+        data["id_type"], data["id_number"], by=request.user, ip=client_ip(request)
     )
     if person is not None:
         return redirect(person_url(person))
@@ -205,7 +201,7 @@ def register(request):
         data = form.cleaned_data
         institution = home_institution(request.user)
         existing, elsewhere = people.lookup_person(
-            data["id_type"], data["id_number"], by=request.user, ip=ip(request)
+            data["id_type"], data["id_number"], by=request.user, ip=client_ip(request)
         )
         if existing is not None and card_of(existing) is not None:
             # A double submit, or someone registered already: their card, never a second.
@@ -222,7 +218,7 @@ def register(request):
                     channel=Channel.COUNTER,
                     institution=institution,
                     by=request.user,
-                    ip=ip(request),
+                    ip=client_ip(request),
                     details={"id_document_checked": True},
                 )
             except ValidationError as exc:
@@ -347,7 +343,7 @@ def replace(request, pk: int):
         return person_page(request, person, status=400, replace_form=form)
     try:
         cards.replace_card(
-            card, by=request.user, reason=form.cleaned_data["reason"], ip=ip(request)
+            card, by=request.user, reason=form.cleaned_data["reason"], ip=client_ip(request)
         )
     except REFUSED as exc:
         messages.error(request, str(exc))
@@ -372,7 +368,7 @@ def change_status(request, pk: int):
             form.cleaned_data["status"],
             by=request.user,
             reason=form.cleaned_data["reason"],
-            ip=ip(request),
+            ip=client_ip(request),
         )
     except REFUSED as exc:
         messages.error(request, str(exc))
@@ -394,7 +390,9 @@ def change_contact(request, pk: int):
         messages.info(request, _("Nothing to change."))
         return redirect(person_url(person))
     try:
-        _person, changed = people.change_person(person, by=request.user, ip=ip(request), **changes)
+        _person, changed = people.change_person(
+            person, by=request.user, ip=client_ip(request), **changes
+        )
     except ValidationError as exc:
         _add_errors(form, exc)
         return person_page(request, person, status=400, contact_form=form)
@@ -419,7 +417,7 @@ def reveal(request, pk: int):
             by=request.user,
             via="console",
             reason=form.cleaned_data["reason"],
-            ip=ip(request),
+            ip=client_ip(request),
         )
     except REFUSED as exc:
         messages.error(request, str(exc))
@@ -483,7 +481,7 @@ def _job_return(request, job: PrintJob) -> str:
 def job_pdf(request, pk: int):
     job = job_or_404(request, pk)
     try:
-        path = jobs.open_pdf(job, by=request.user, ip=ip(request))
+        path = jobs.open_pdf(job, by=request.user, ip=client_ip(request))
     except REFUSED:
         raise Http404 from None
     response = FileResponse(
